@@ -1,0 +1,7 @@
+"""`python -m verigym` runs the command line."""
+
+import sys
+
+from verigym.cli import main
+
+sys.exit(main())

@@ -1,0 +1,13 @@
+"""Built-in policies, registered through the same hook a third-party plugin uses."""
+
+from verigym.plugins.hookspecs import hookimpl
+from verigym.plugins.specs import PolicySpec
+
+
+@hookimpl
+def verigym_policies() -> list[PolicySpec]:
+    return [
+        PolicySpec("oracle", "verigym.agents.scripted:OraclePolicy", "plays the env's gold action each turn"),
+        PolicySpec("random", "verigym.agents.scripted:RandomPolicy", "well-formed but uninformed actions"),
+        PolicySpec("garbage", "verigym.agents.scripted:GarbagePolicy", "random characters (malformed input)"),
+    ]
