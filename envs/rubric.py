@@ -37,7 +37,7 @@ class Rubric:
     def from_verdict(cls, weights: Mapping[str, float], only_if: Mapping[str, str] | None = None) -> Rubric:
         """A rubric whose criterion `name` is `verdict.components[name]`, weighted, optionally gated."""
         gates = dict(only_if or {})
-        return cls(Criterion(name, w, _component(name), gates.get(name)) for name, w in weights.items())
+        return cls(Criterion(name, w, _Component(name), gates.get(name)) for name, w in weights.items())
 
     def add(self, criterion: Criterion) -> Criterion:
         """Append a criterion; names are unique and a gate must name an earlier criterion."""
@@ -100,9 +100,11 @@ class Rubric:
         return {c.name: 0.0 for c in self._criteria}
 
 
-def _component(name: str) -> ScoreFn:
-    def read(verdict: Any) -> float:
-        return float(verdict.components[name])
+@dataclass(frozen=True)
+class _Component:
+    """Reads `verdict.components[name]` (a class, not a closure, so rubrics and envs pickle)."""
 
-    read.__name__ = name
-    return read
+    name: str
+
+    def __call__(self, verdict: Any) -> float:
+        return float(verdict.components[self.name])

@@ -1,0 +1,1 @@
+"""A trivial third-party verigym plugin."""
