@@ -1,0 +1,158 @@
+"""`beam-statics-v0`: find the support reactions of a loaded beam, exactly, with a budgeted `check` tool."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from verigym.envs.actions import Answer, MalformedAction, ToolCall, format_answer, format_tool_call, parse_action
+from verigym.envs.base import EnvConfig, TextEnv, TurnResult
+from verigym.envs.beam_statics.answer import FORCE, MOMENT, AnswerError, parse_check_arguments
+from verigym.envs.beam_statics.expression import format_monomial
+from verigym.envs.beam_statics.generator import DEFAULT_LENGTHS, generate_task, select_categories
+from verigym.envs.beam_statics.ground_truth import gold_reactions, imbalance
+from verigym.envs.beam_statics.prompt import describe, system_prompt
+from verigym.envs.beam_statics.task import BeamTask
+from verigym.envs.beam_statics.verifier import WEIGHTS, show, verify
+from verigym.envs.rubric import Rubric
+from verigym.envs.spaces import Message
+
+TOOLS = ("check",)
+
+
+@dataclass
+class BeamStaticsConfig(EnvConfig):
+    """Settings of `beam-statics-v0`.
+
+    `categories` / `exclude_categories` select tasks by category (`overhang/point`), layout (`overhang`)
+    or loading (`udl`); empty `categories` means all. `lengths` bounds the beam length in units of L.
+    `max_checks` is the `check` tool budget per episode. `cross_check` also solves every task with sympy's
+    Beam at reset (slow) and raises VerifierError if the two ground truths disagree.
+    """
+
+    max_turns: int = 6
+    max_checks: int = 2
+    categories: tuple[str, ...] = ()
+    exclude_categories: tuple[str, ...] = ()
+    lengths: tuple[int, int] = DEFAULT_LENGTHS
+    cross_check: bool = False
+
+    def __post_init__(self) -> None:
+        self.categories = _names(self.categories, "categories")
+        self.exclude_categories = _names(self.exclude_categories, "exclude_categories")
+        self.lengths = tuple(self.lengths)  # type: ignore[assignment]
+        if self.max_turns < 1:
+            raise ValueError(f"max_turns must be at least 1, got {self.max_turns}")
+        if self.max_checks < 0:
+            raise ValueError(f"max_checks must be 0 or more, got {self.max_checks}")
+        if len(self.lengths) != 2 or not 2 <= self.lengths[0] <= self.lengths[1]:
+            raise ValueError(f"lengths must be (min, max) with 2 <= min <= max, got {self.lengths}")
+
+
+class BeamStaticsEnv(TextEnv[BeamTask]):
+    """Support reactions of simply supported, overhanging and cantilever beams, exact in P and L.
+
+    Each turn the agent either calls `check` (net force and moment imbalance of proposed reactions, at
+    most `max_checks` times) or submits `<answer>R_A = ..., R_B = ...</answer>`, which ends the episode.
+    Malformed turns and refused checks get an observation saying what was wrong and use up a turn.
+    """
+
+    env_id = "beam-statics-v0"
+    task_type = BeamTask
+    config_type = BeamStaticsConfig
+    config: BeamStaticsConfig
+
+    def __init__(self, config: BeamStaticsConfig | None = None, render_mode: str | None = None, **overrides: Any) -> None:
+        super().__init__(config, render_mode, **overrides)
+        self.allowed_categories = select_categories(self.config.categories, self.config.exclude_categories)
+        self.gold: dict[str, Fraction] = {}
+        self.checks_used = 0
+
+    def build_rubric(self) -> Rubric:
+        """`correct` 1.0, `per_reaction` 0.2, `format` 0.05 (see README)."""
+        return Rubric.from_verdict(WEIGHTS)
+
+    def generate_task(self, seed: int) -> BeamTask:
+        return generate_task(seed, self.allowed_categories, self.config.lengths)
+
+    def on_reset(self) -> None:
+        assert self.task is not None
+        self.gold = gold_reactions(self.task, cross_check=self.config.cross_check)
+        self.checks_used = 0
+
+    def opening_messages(self, task: BeamTask) -> list[Message]:
+        return [
+            {"role": "system", "content": system_prompt(self.config.max_checks, self.config.max_turns)},
+            {"role": "user", "content": describe(task)},
+        ]
+
+    def on_turn(self, action: str) -> TurnResult:
+        act = parse_action(action, TOOLS)
+        if isinstance(act, MalformedAction):
+            return self._refused(f"Malformed turn: {act.reason}.")
+        if isinstance(act, ToolCall):
+            return self._check(act.arguments)
+        assert isinstance(act, Answer)
+        assert self.task is not None
+        verdict = verify(self.task, act.text, self.gold)
+        if "malformed" in verdict.details:
+            return self._refused(f"Could not read your answer: {verdict.details['malformed']}")
+        right = sum(r["correct"] for r in verdict.details["reactions"].values())
+        message = f"Answer received: {right} of {len(self.gold)} reactions correct. Episode over."
+        return TurnResult([{"role": "user", "content": message}], terminated=True, verdict=verdict)
+
+    def _check(self, arguments: dict[str, Any]) -> TurnResult:
+        assert self.task is not None
+        if self.checks_used >= self.config.max_checks:
+            return self._refused(
+                f"check refused: all {self.config.max_checks} check(s) for this task are used up; "
+                "send your final <answer> now."
+            )
+        try:
+            values = parse_check_arguments(arguments, self.task.unknowns)
+        except AnswerError as exc:
+            return self._refused(f"check not run (it did not count against your budget): {exc}")
+        self.checks_used += 1
+        force, moment = imbalance(self.task, values)
+        left = self.config.max_checks - self.checks_used
+        proposal = ", ".join(f"{name} = {show(name, values[name])}" for name in self.task.unknowns)
+        verdict = "balanced: these reactions satisfy equilibrium" if force == moment == 0 else "not in equilibrium"
+        message = (
+            f"check with {proposal}:\n"
+            f"net vertical force = {format_monomial(force, FORCE)} (upward positive)\n"
+            f"net moment about x = 0 = {format_monomial(moment, MOMENT)} (counter-clockwise positive)\n"
+            f"{verdict}. {left} check(s) left."
+        )
+        return TurnResult([{"role": "tool", "content": message}], info={"checks_used": self.checks_used})
+
+    def _refused(self, message: str) -> TurnResult:
+        left = self.config.max_turns - self.turn
+        if left > 0:
+            message += f" ({left} turn(s) left.)"
+        return TurnResult([{"role": "user", "content": message}], malformed=message)
+
+    def oracle_action(self) -> str:
+        """Check the gold reactions first (when a check and a later answer turn fit), then answer them."""
+        assert self.task is not None
+        gold = {name: show(name, self.gold[name]) for name in self.task.unknowns}
+        if self.checks_used == 0 and self.config.max_checks > 0 and self.turn + 2 <= self.config.max_turns:
+            return format_tool_call("check", gold)
+        return format_answer(", ".join(f"{name} = {value}" for name, value in gold.items()))
+
+    def sample_action(self, rng: random.Random) -> str:
+        """A well-formed uninformed turn: random multiples of P (P*L for moments), sometimes checked first."""
+        assert self.task is not None
+        guess = {name: show(name, Fraction(rng.randint(-12, 12), rng.choice((1, 2, 3, 4, 6)))) for name in self.task.unknowns}
+        if self.checks_used < self.config.max_checks and rng.random() < 0.25:
+            return format_tool_call("check", guess)
+        return format_answer(", ".join(f"{name} = {value}" for name, value in guess.items()))
+
+
+def _names(value: Any, field: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = (value,)
+    if not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{field} must be a list of category names, got {value!r}")
+    return tuple(value)
