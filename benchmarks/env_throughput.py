@@ -47,12 +47,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{env_id}: no benchmark module ({name})", file=sys.stderr)
             continue
         rows += [r for r in module.throughput(args.seconds) if r["env"] == env_id or not args.env]
-    print(f"{'env':<18} {'case':<28} {'ops/s':>10}  {'baseline':<40} {'base ops/s':>10} {'ratio':>7}")
+    case_w = max([len(r["case"]) for r in rows] + [4])
+    base_w = max([len(str(r.get("baseline", "-"))) for r in rows] + [8])
+    print(f"{'env':<18} {'case':<{case_w}} {'ops/s':>10}  {'baseline':<{base_w}} {'base ops/s':>10} {'ratio':>7}")
     for r in rows:
         base = r.get("baseline_ops_per_s")
         ratio = f"{r['ops_per_s'] / base:7.2f}" if base else "      -"
         base_text = f"{base:10.1f}" if base else "         -"
-        print(f"{r['env']:<18} {r['case']:<28} {r['ops_per_s']:10.1f}  {r.get('baseline', '-'):<40} {base_text} {ratio}")
+        print(f"{r['env']:<18} {r['case']:<{case_w}} {r['ops_per_s']:10.1f}  {r.get('baseline', '-'):<{base_w}} {base_text} {ratio}")
     return 0
 
 
