@@ -10,6 +10,9 @@ import sys
 COMMAND_MODULES = (
     "verigym.plugins.cli",
     "verigym.agents.cli",
+    "verigym.envs.sql.cli",
+    "verigym.sandbox.cli",
+    "verigym.trainer.cli",
 )
 
 

@@ -1,5 +1,6 @@
 """Policies (scripted, local models, remote servers), episode records and the episode runner."""
 
+from verigym.agents.collect import collect
 from verigym.agents.policy import Completion, GenerationRequest, Policy, SamplingParams
 from verigym.agents.records import EpisodeRecord, EpisodeWriter, TurnRecord, read_episodes, write_episodes
 from verigym.agents.runner import RunSummary, run_episode, run_episodes, summarize
@@ -13,6 +14,7 @@ __all__ = [
     "RunSummary",
     "SamplingParams",
     "TurnRecord",
+    "collect",
     "read_episodes",
     "run_episode",
     "run_episodes",

@@ -1,4 +1,5 @@
-"""`verigym run` (play episodes, write Parquet, print a summary) and `verigym show` (replay a file)."""
+"""`verigym run` (play episodes, write Parquet, print a summary), `verigym show` (replay a file) and
+`verigym model tiny` (build the tiny local model)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--max-tokens", type=int, default=256)
     run.add_argument("--no-progress", action="store_true")
     run.set_defaults(func=cmd_run)
+
+    model = sub.add_parser("model", help="build local models (nothing is downloaded)")
+    model_sub = model.add_subparsers(dest="model_command", metavar="KIND", required=True)
+    tiny = model_sub.add_parser("tiny", help="a tiny random Qwen2 chat model with the bundled tokenizer")
+    tiny.add_argument("--out", required=True, help="directory to write the model to")
+    tiny.add_argument("--layers", type=int, default=2)
+    tiny.add_argument("--hidden", type=int, default=128, help="hidden size; must be 64 x heads")
+    tiny.add_argument("--heads", type=int, default=2)
+    tiny.add_argument("--kv-heads", type=int, default=None, help="default: same as --heads")
+    tiny.add_argument("--intermediate", type=int, default=None, help="MLP size (default 4 x hidden)")
+    tiny.add_argument("--vocab-size", type=int, default=None)
+    tiny.add_argument("--seed", type=int, default=0)
+    tiny.set_defaults(func=cmd_model_tiny)
 
     show = sub.add_parser("show", help="print the episodes of a Parquet file turn by turn")
     show.add_argument("file")
@@ -67,6 +81,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     print(summary.table())
+    return 0
+
+
+def cmd_model_tiny(args: argparse.Namespace) -> int:
+    from verigym.agents.tiny_model import build_tiny_model
+
+    path = build_tiny_model(
+        args.out,
+        layers=args.layers,
+        hidden=args.hidden,
+        heads=args.heads,
+        kv_heads=args.kv_heads or args.heads,
+        intermediate=args.intermediate,
+        vocab_size=args.vocab_size,
+        seed=args.seed,
+    )
+    print(f"tiny model written to {path}")
     return 0
 
 

@@ -29,23 +29,33 @@ class GenerationRequest:
     `prompt_token_ids` is the episode's token history so far (token-in/token-out policies continue it
     instead of re-tokenising `messages`). `env` is the live environment, which scripted policies (oracle,
     random) may consult; model policies ignore it. `seed` is the episode's seed for reproducible sampling.
+    `max_tokens`, when set, caps this request's completion below `SamplingParams.max_tokens` (the
+    collector uses it to keep an episode within its token budget).
     """
 
     messages: list[Message]
     prompt_token_ids: list[int] | None = None
     env: TextEnv | None = None
     seed: int | None = None
+    max_tokens: int | None = None
 
 
 @dataclass
 class Completion:
-    """One sampled assistant turn: text, and for model policies the token ids and their logprobs."""
+    """One sampled assistant turn: text, and for model policies the token ids and their logprobs.
+
+    `token_ids` are the sampled ids, including the end-of-turn token when one was sampled; `logprobs` has
+    one raw-model log-probability per sampled id. `finish_reason` is "stop" (end-of-turn token or stop
+    string) or "length". A policy that serves a batch may fail one request alone: it returns a completion
+    with `error` set (what went wrong, for the episode record) instead of raising for the whole batch.
+    """
 
     text: str
     token_ids: list[int] | None = None
     logprobs: list[float] | None = None
     finish_reason: str = "stop"
     metadata: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
 
 
 @runtime_checkable

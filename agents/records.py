@@ -1,8 +1,8 @@
-"""Episode records and their Parquet files (schema version 1; see docs/episode-schema.md).
+"""Episode records and their Parquet files (schema version 1; every column is documented in agents/README.md).
 
 One row per episode. Fixed columns: env_id, task_id, seed, policy, total_reward, success, turns,
 terminated, truncated, dropped, error, duration_s, task_json, metadata_json, messages, turn_records,
-token_ids, loss_mask, logprobs; plus one float column `reward_<name>` per rubric component.
+token_ids, loss_mask, logprobs, turn_index; plus one float column `reward_<name>` per rubric component.
 Files are written to a temporary name and renamed into place, so a reader never sees half a file.
 """
 
@@ -55,6 +55,7 @@ FIXED_FIELDS = [
     ("token_ids", pa.list_(pa.int32())),
     ("loss_mask", pa.list_(pa.int8())),
     ("logprobs", pa.list_(pa.float32())),
+    ("turn_index", pa.list_(pa.int32())),
 ]
 
 
@@ -95,6 +96,7 @@ class EpisodeRecord:
     token_ids: list[int] | None = None
     loss_mask: list[int] | None = None
     logprobs: list[float] | None = None
+    turn_index: list[int] | None = None
 
     def to_row(self) -> dict[str, Any]:
         """The Parquet row for this record."""

@@ -1,4 +1,4 @@
-"""The episode runner: plays a policy against an env for N seeded episodes, concurrently.
+"""The episode runner: plays a policy against an env for N seeded episodes, concurrently (via `collect`).
 
 Each episode gets its own env instance (envs are not thread-safe) and the seed `seed + index`, so a run
 is reproducible episode by episode. A `VerifierError` drops the episode (counted, never scored 0); any
@@ -8,66 +8,21 @@ other failure (policy, server, env bug) marks the episode errored with the reaso
 from __future__ import annotations
 
 import time
-import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
-from verigym.agents.policy import GenerationRequest, Policy, SamplingParams
-from verigym.agents.records import EpisodeRecord, EpisodeWriter, TurnRecord
+from verigym.agents.collect import collect
+from verigym.agents.policy import Policy, SamplingParams
+from verigym.agents.records import EpisodeRecord
 from verigym.envs.base import TextEnv
-from verigym.envs.verdict import VerifierError
-from verigym.plugins.registry import make
 
 
 def run_episode(env: TextEnv, policy: Policy, seed: int, sampling: SamplingParams | None = None, env_id: str | None = None) -> EpisodeRecord:
     """Play one episode of `policy` on `env` from `reset(seed=seed)`; never raises for episode failures."""
-    sampling = sampling or SamplingParams()
-    start = time.perf_counter()
-    record = EpisodeRecord(env_id=env_id or env.env_id, task_id="", seed=seed, policy=policy.name)
-    try:
-        messages, info = env.reset(seed=seed)
-        record.task_id = info["task_id"]
-        record.task_json = env.task.to_json()
-        record.components = env.rubric.zeros()
-        conversation = list(messages)
-        while True:
-            request = GenerationRequest(messages=list(conversation), env=env, seed=seed)
-            (completion,) = policy.generate([request], sampling)
-            observation, reward, terminated, truncated, info = env.step(completion.text)
-            conversation.append({"role": "assistant", "content": completion.text})
-            conversation.extend(observation)
-            record.turn_records.append(
-                TurnRecord(
-                    action=completion.text,
-                    observation=observation,
-                    reward=reward,
-                    malformed=info.get("malformed"),
-                    completion_token_ids=completion.token_ids,
-                    completion_logprobs=completion.logprobs,
-                    finish_reason=completion.finish_reason,
-                )
-            )
-            record.total_reward += reward
-            if terminated or truncated:
-                record.terminated, record.truncated = terminated, truncated
-                record.components = dict(info["reward_components"])
-                verdict = info.get("verdict")
-                record.success = bool(terminated and verdict is not None and verdict.passed)
-                break
-        record.messages = conversation
-    except VerifierError as exc:
-        record.dropped, record.error = True, f"VerifierError: {exc}"
-    except Exception as exc:  # noqa: BLE001 - an episode's failure is recorded, the run goes on
-        record.dropped = True
-        record.error = f"{type(exc).__name__}: {exc}"
-        record.metadata["traceback"] = traceback.format_exc(limit=8)
-    record.turns = len(record.turn_records)
-    record.duration_s = time.perf_counter() - start
+    (record,) = collect(lambda: env, policy, [seed], concurrency=1, sampling=sampling or SamplingParams(),
+                        env_id=env_id or env.env_id, close_envs=False)
     return record
 
 
@@ -143,31 +98,18 @@ def run_episodes(
     progress: bool = True,
     env_factory: Callable[[], TextEnv] | None = None,
 ) -> tuple[list[EpisodeRecord], RunSummary]:
-    """Run `n` episodes (seeds `seed`..`seed+n-1`) with a thread pool; stream them to `out` if given."""
-    env_kwargs = env_kwargs or {}
-    factory = env_factory or (lambda: make(env_id, **env_kwargs))
-    component_names = factory().rubric.names
-    writer = EpisodeWriter(out, component_names) if out else None
-    records: list[EpisodeRecord | None] = [None] * n
+    """Run `n` episodes (seeds `seed`..`seed+n-1`), `concurrency` at a time, each turn one batched policy
+    call (see `collect`); stream them to `out` if given."""
     start = time.perf_counter()
-
-    def play(index: int) -> tuple[int, EpisodeRecord]:
-        return index, run_episode(factory(), policy, seed + index, sampling, env_id=env_id)
-
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool, tqdm(
-            total=n, desc=f"{env_id} x {policy.name}", disable=not progress, unit="ep"
-        ) as bar:
-            for index, record in pool.map(play, range(n)):
-                records[index] = record
-                if writer:
-                    writer.write(record)
-                bar.update()
-    except BaseException:
-        if writer:
-            writer.abort()
-        raise
-    if writer:
-        writer.close()
-    done = [r for r in records if r is not None]
-    return done, summarize(done, env_id, policy.name, time.perf_counter() - start, str(out) if out else None)
+    records = collect(
+        env_factory or env_id,
+        policy,
+        list(range(seed, seed + n)),
+        concurrency=concurrency,
+        sampling=sampling or SamplingParams(),
+        env_kwargs=env_kwargs,
+        out=out,
+        progress=progress,
+        env_id=env_id,
+    )
+    return records, summarize(records, env_id, policy.name, time.perf_counter() - start, str(out) if out else None)

@@ -6,4 +6,20 @@ from verigym.plugins.specs import SandboxSpec
 
 @hookimpl
 def verigym_sandboxes() -> list[SandboxSpec]:
-    return []
+    return [
+        SandboxSpec(
+            "local",
+            "verigym.sandbox.local:LocalBackend",
+            "bubblewrap namespaces + rlimits (unshare fallback); the embedded default",
+        ),
+        SandboxSpec(
+            "docker",
+            "verigym.sandbox.docker_backend:DockerBackend",
+            "hardened containers from registry-free images (`verigym sandbox build`)",
+        ),
+        SandboxSpec(
+            "auto",
+            "verigym.sandbox.choose:make_backend",
+            "docker when an engine answers and the image exists, else local",
+        ),
+    ]

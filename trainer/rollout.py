@@ -1,0 +1,176 @@
+"""The rollout side of the loop: the agents' policy (vLLM colocated in-process, or transformers), grouped
+episode collection with dynamic sampling, greedy evaluation, and pushing trained weights into the engine."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from verigym.agents.policy import SamplingParams
+from verigym.agents.records import EpisodeRecord
+from verigym.trainer.batch import group_key
+from verigym.trainer.config import TrainerConfig
+from verigym.trainer.filtering import informative_groups
+from verigym.trainer.model import export_weights, is_lora, timed_export
+
+
+class TimedPolicy:
+    """Wraps a policy to measure wall time spent inside `generate` (overlapping calls counted once)."""
+
+    def __init__(self, policy: Any) -> None:
+        self._policy = policy
+        self._lock = threading.Lock()
+        self._active = 0
+        self._since = 0.0
+        self.seconds = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._policy, name)
+
+    def generate(self, requests: list[Any], sampling: SamplingParams) -> list[Any]:
+        with self._lock:
+            if self._active == 0:
+                self._since = time.perf_counter()
+            self._active += 1
+        try:
+            return self._policy.generate(requests, sampling)
+        finally:
+            with self._lock:
+                self._active -= 1
+                if self._active == 0:
+                    self.seconds += time.perf_counter() - self._since
+
+
+@dataclass
+class Collected:
+    """One step's episodes: `train` (kept groups, dropped episodes removed) and everything sampled."""
+
+    train: list[EpisodeRecord]
+    sampled: list[EpisodeRecord]
+    seeds_used: int
+    generation_s: float
+    environment_s: float
+    rounds: int = 1
+    info: dict[str, float] = field(default_factory=dict)
+
+
+class RolloutEngine:
+    """Owns the generation policy and keeps its weights equal to the trainer's after each `sync`."""
+
+    def __init__(self, cfg: TrainerConfig, model_path: Path, train_model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> None:
+        self.cfg = cfg
+        self.engine = cfg.rollout.engine
+        self.shared = False
+        if self.engine == "vllm":
+            from verigym.agents.vllm_policy import VllmPolicy
+
+            self.policy = VllmPolicy(
+                str(model_path),
+                seed=cfg.seed,
+                gpu_memory_utilization=cfg.rollout.gpu_memory_utilization,
+                max_model_len=cfg.rollout.max_model_len,
+                dtype=_dtype_name(dtype),
+            )
+        else:
+            from verigym.agents.hf_policy import HFPolicy
+
+            if is_lora(train_model):
+                self.policy = HFPolicy(str(model_path), device=str(device), dtype=dtype)
+            else:  # generate with the very module being trained: no weight sync needed
+                self.policy = HFPolicy(train_model, device=str(device), dtype=dtype)
+                self.shared = True
+        self.timed = TimedPolicy(self.policy)
+
+    def sync(self, model: torch.nn.Module) -> dict[str, float]:
+        """Push the trainer's weights into the engine; returns timings (LoRA merge cost reported apart)."""
+        if self.shared:
+            return {"time/weight_sync": 0.0}
+        start = time.perf_counter()
+        pairs, merge_s = timed_export(model)
+        if self.engine == "vllm":
+            self.policy.update_weights(pairs)
+        else:
+            self.policy.update_weights(pairs)
+        out = {"time/weight_sync": time.perf_counter() - start}
+        if is_lora(model):
+            out["time/lora_merge"] = merge_s
+        return out
+
+    def sampling(self, greedy: bool = False, seed: int | None = None) -> SamplingParams:
+        r = self.cfg.rollout
+        if greedy:
+            return SamplingParams(temperature=0.0, top_p=1.0, max_tokens=r.max_tokens, seed=seed, stop=tuple(r.stop))
+        return SamplingParams(temperature=r.temperature, top_p=r.top_p, max_tokens=r.max_tokens, seed=seed, stop=tuple(r.stop))
+
+    def _collect(self, seeds: list[int], group_size: int, sampling: SamplingParams) -> tuple[list[EpisodeRecord], float, float]:
+        from verigym.agents.collect import collect
+
+        before = self.timed.seconds
+        start = time.perf_counter()
+        records = collect(
+            self.cfg.env.id,
+            self.timed,
+            seeds,
+            group_size=group_size,
+            max_turns=self.cfg.rollout.max_turns,
+            concurrency=self.cfg.rollout.concurrency,
+            sampling=sampling,
+            env_kwargs=dict(self.cfg.env.kwargs),
+            progress=False,
+        )
+        wall = time.perf_counter() - start
+        gen = min(self.timed.seconds - before, wall)
+        return records, gen, wall - gen
+
+    def collect_step(self, next_seed: int, step_seed: int | None) -> Collected:
+        """`groups_per_step` groups of `group_size` episodes from task seeds `next_seed`..; with dynamic
+        sampling, zero-variance groups are dropped and refilled from fresh seeds (up to `max_resample_rounds`)."""
+        r = self.cfg.rollout
+        want = r.groups_per_step
+        kept: list[EpisodeRecord] = []
+        sampled: list[EpisodeRecord] = []
+        seed, gen_s, env_s, rounds, n_kept = next_seed, 0.0, 0.0, 0, 0
+        while n_kept < want:
+            n = want - n_kept if rounds == 0 or not r.dynamic_sampling else max(want - n_kept, 2)
+            seeds = list(range(seed, seed + n))
+            seed += n
+            rounds += 1
+            records, g, e = self._collect(seeds, r.group_size, self.sampling(seed=None if step_seed is None else step_seed + rounds))
+            gen_s, env_s = gen_s + g, env_s + e
+            sampled.extend(records)
+            scored = [x for x in records if not x.dropped]
+            groups = list(dict.fromkeys(group_key(x) for x in scored))
+            if r.dynamic_sampling:
+                informative = informative_groups([x.total_reward for x in scored], [group_key(x) for x in scored])
+                groups = [g_ for g_ in groups if g_ in informative]
+            groups = groups[: want - n_kept]
+            chosen = set(groups)
+            kept.extend(x for x in scored if group_key(x) in chosen)
+            n_kept += len(groups)
+            if not r.dynamic_sampling or rounds > r.max_resample_rounds:
+                break
+        info = {"dynamic/rounds": float(rounds), "dynamic/kept_groups": float(n_kept)}
+        return Collected(kept, sampled, seed - next_seed, gen_s, env_s, rounds, info)
+
+    def evaluate(self, episodes: int, seed_start: int) -> dict[str, float]:
+        """Greedy success rate and mean reward on held-out seeds `seed_start`..`seed_start + episodes - 1`."""
+        records, _, _ = self._collect(list(range(seed_start, seed_start + episodes)), 1, self.sampling(greedy=True, seed=0))
+        scored = [x for x in records if not x.dropped]
+        n = max(len(scored), 1)
+        return {
+            "eval/success": sum(x.success for x in scored) / n,
+            "eval/reward": sum(x.total_reward for x in scored) / n,
+            "eval/dropped": float(len(records) - len(scored)),
+        }
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}[dtype]
+
+
+__all__ = ["Collected", "RolloutEngine", "TimedPolicy", "export_weights"]
