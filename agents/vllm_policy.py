@@ -30,6 +30,7 @@ class VllmPolicy:
     """
 
     name = "vllm"
+    _latest_engine: int | None = None  # id() of the newest instance: the only one vLLM keeps working
 
     def __init__(
         self,
@@ -64,6 +65,7 @@ class VllmPolicy:
         if _has_cuda():
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         self.llm = LLM(**kwargs)
+        VllmPolicy._latest_engine = id(self)
         # vLLM's CPU runner cannot rewind a per-request torch.Generator after a chunked (partial) prefill
         # ("CPU Generator does not use offset"), so on CPU a seeded call seeds the global generator instead.
         self._per_request_seeds = _has_cuda()
@@ -104,10 +106,7 @@ class VllmPolicy:
                 import torch
 
                 torch.manual_seed(sampling.seed)  # the in-process CPU sampler draws from torch's global generator
-            if self._failed:
-                raise EngineFailedError(
-                    f"the vLLM engine failed earlier ({self._failed}); its state is unknown: create a new VllmPolicy"
-                )
+            self._check_usable()
             try:
                 outputs = self.llm.generate(prompts, params, use_tqdm=False)
             except Exception as exc:
@@ -125,9 +124,21 @@ class VllmPolicy:
             completions.append(Completion(text, ids, lps, "length" if c.finish_reason == "length" else "stop"))
         return completions
 
+    def _check_usable(self) -> None:
+        if VllmPolicy._latest_engine != id(self):
+            raise EngineFailedError(
+                "another VllmPolicy was created in this process after this one, and vLLM's in-process engines "
+                "share global state (only the newest works): keep one VllmPolicy per process and reuse it"
+            )
+        if self._failed:
+            raise EngineFailedError(
+                f"the vLLM engine failed earlier ({self._failed}); its state is unknown: create a new VllmPolicy"
+            )
+
     def update_weights(self, named_tensors: Iterable[tuple[str, Any]]) -> None:
         """Load new weights (HF `state_dict` names) into the engine in place; later generations use them."""
         with self._lock:
+            self._check_usable()
             self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(list(named_tensors))})
             self.llm.reset_prefix_cache()
 

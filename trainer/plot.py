@@ -34,7 +34,7 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
         raise ValueError(f"{run_dir}/metrics.jsonl has no step records yet; train for at least one step")
     out = Path(out_dir) if out_dir else Path(run_dir) / "plots"
     out.mkdir(parents=True, exist_ok=True)
-    components = sorted({k for r in records for k in r if k.startswith("reward/") and k != "reward/mean" and not k.endswith("_std")})
+    components = sorted({k for r in records for k in r if k.startswith("reward/") and k not in ("reward/mean", "reward/std")})
     panels = [(title, keys or components) for title, keys in PANELS]
     panels = [(t, [k for k in keys if any(k in r for r in records)]) for t, keys in panels]
     panels = [(t, keys) for t, keys in panels if keys]

@@ -42,7 +42,7 @@ class CopyConfig(EnvConfig):
 
 
 class CopyDigitsEnv(TextEnv[CopyTask]):
-    """Copy a digit string. Components: `format` (1 for a well-formed answer, 0.5 for one that opens with `<answer>` but does not parse, 0.25
+    """Copy a digit string. Components: `format` (1 for a well-formed non-empty answer, 0.5 for an empty one or one that opens with `<answer>` but does not parse, 0.25
     for an `<answer>` elsewhere),
     `numeric` (how many answer characters are digits, up to the target length, over the longer length),
     `digits` (fraction of positions right, over the longer of answer and target; both 0 unless the turn
@@ -92,7 +92,7 @@ def judge(target: str, action: str) -> Verdict:
     """Score one answer to `target` (a pure function of its inputs)."""
     parsed = parse_action(action)
     if isinstance(parsed, Answer):
-        fmt, text = 1.0, parsed.text
+        fmt, text = (1.0 if parsed.text else 0.5), parsed.text
     elif isinstance(action, str) and action.lstrip().startswith(ANSWER_OPEN):
         fmt, text = 0.5, action.lstrip()[len(ANSWER_OPEN):].split("<", 1)[0].strip()
     elif isinstance(action, str) and ANSWER_OPEN in action:

@@ -45,12 +45,13 @@ def stable(records):
     return [{k: v for k, v in r.items() if not k.startswith(VOLATILE)} for r in records]
 
 
-def test_resume_after_a_stop_reproduces_the_uninterrupted_run(tmp_path, tiny_model_dir):
-    full = make_config(tmp_path / "full", tiny_model_dir)
+def test_resume_after_a_stop_reproduces_the_uninterrupted_run(tmp_path, tiny_model_dir, dense_env_id):
+    dense = {"id": dense_env_id, "kwargs": {}}
+    full = make_config(tmp_path / "full", tiny_model_dir, env=dense)
     Trainer(full).fit()
     reference = stable(read_metrics(full.run_dir))
 
-    cut = make_config(tmp_path / "cut", tiny_model_dir)
+    cut = make_config(tmp_path / "cut", tiny_model_dir, env=dense)
     Trainer(cut, stop_after=2).fit()  # as if killed right after step 2's checkpoint
     assert [r["step"] for r in read_metrics(cut.run_dir)] == [1, 2]
     Trainer(cut).fit()  # resumes from step-000002
@@ -58,7 +59,8 @@ def test_resume_after_a_stop_reproduces_the_uninterrupted_run(tmp_path, tiny_mod
 
     assert [r["step"] for r in resumed] == [1, 2, 3, 4]
     assert resumed == reference  # every metric of steps 3 and 4 is bit-identical
-    assert reference[2]["grad_norm"] > 0 and reference[3]["reward/mean"] == resumed[3]["reward/mean"]
+    assert all(r["grad_norm"] > 0 for r in reference)  # real updates happened on both sides of the cut
+    assert len({r["reward/mean"] for r in reference}) > 1
     a = torch.load(ckpt_mod.latest_checkpoint(full.run_dir) / "model.pt")
     b = torch.load(ckpt_mod.latest_checkpoint(cut.run_dir) / "model.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -152,3 +154,13 @@ def test_example_configs_load():
     assert configs
     for path in configs:
         load_config(path)
+
+
+def test_multi_turn_episodes_train_with_turn_level_advantages(tmp_path, tiny_model_dir):
+    cfg = make_config(tmp_path / "mt", tiny_model_dir, max_steps=1, algorithm={"advantage": "trloo", "gamma": 0.9},
+                      env={"id": "copy-digits-v0", "kwargs": {"min_len": 1, "max_len": 1, "max_turns": 2}},
+                      checkpoint={"every": 0, "keep": 1})
+    Trainer(cfg).fit()
+    (record,) = read_metrics(cfg.run_dir)
+    assert record["turns/mean"] == 2.0  # a random model fails turn 1, is told so, and answers again
+    assert record["episodes/dropped"] == 0.0 and "loss/pg" in record

@@ -51,6 +51,7 @@ def test_partial_credit():
     assert judge("371", "<answer>3a</answer>").components["numeric"] == pytest.approx(1 / 3)
     assert judge("371", "371").components["digits"] == 0.0  # no credit outside the answer format
     assert judge("371", "x<answer>371").components == {"format": 0.25, "numeric": 0.0, "digits": 0.0, "correct": 0.0}
+    assert judge("371", "<answer></answer>").components["format"] == 0.5  # an empty answer is no full format credit
     assert judge("371", "").components == {"format": 0.0, "numeric": 0.0, "digits": 0.0, "correct": 0.0}
 
 
