@@ -78,6 +78,9 @@ def params_millions(path: Path) -> float:
 
 def run(policy, episodes: int, concurrency: int, args: argparse.Namespace, label: str) -> tuple[Row, list]:  # type: ignore[no-untyped-def]
     sampling = SamplingParams(temperature=1.0, max_tokens=args.max_tokens, seed=0)
+    engine = getattr(getattr(policy, "policy", policy), "llm", None)
+    if engine is not None:
+        engine.reset_prefix_cache()  # every measurement starts cold (seeds repeat across measurements)
     start = time.perf_counter()
     records = collect(args.env, policy, list(range(episodes)), max_turns=args.max_turns, concurrency=concurrency, sampling=sampling)
     seconds = time.perf_counter() - start
@@ -174,7 +177,6 @@ def main(argv: list[str] | None = None) -> int:
         inside = 0.0
         for _ in range(args.repeats):
             recorder = Recorder(vllm)
-            vllm.llm.reset_prefix_cache()
             p_row, _ = run(recorder, n, levels[-1], args, "pipeline")
             r_row = replay_raw(vllm, recorder.batches)
             if pipe is None or p_row.tok_s > pipe.tok_s:
