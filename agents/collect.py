@@ -93,6 +93,7 @@ def collect(
     probe = factory()
     name = env_id or (env if isinstance(env, str) else getattr(probe, "env_id", "") or type(probe).__name__)
     component_names = list(probe.rubric.names)
+    sandbox = sandbox_metadata(probe)
     if close_envs:
         _close(probe)
     tokenizer = tokenizer if tokenizer is not None else getattr(policy, "tokenizer", None)
@@ -112,6 +113,8 @@ def collect(
         index, seed, sample = job
         record = EpisodeRecord(env_id=name, task_id="", seed=seed, policy=policy_name)
         record.metadata.update({"group": seed, "sample": sample})
+        if sandbox:
+            record.metadata["sandbox"] = sandbox
         episode = _Episode(index, seed, sample, None, record, time.perf_counter())
         try:
             episode.env = factory()
@@ -187,6 +190,17 @@ def collect(
     if writer:
         writer.close()
     return [r for r in results if r is not None]
+
+
+def sandbox_metadata(env: Any) -> dict[str, Any] | None:
+    """Which sandbox backend is in force for `env`, and why (None for envs that run no agent code)."""
+    requirements = getattr(env, "sandbox_requirements", None)
+    if requirements is None:
+        return None
+    from verigym.sandbox.choose import backend_summary
+
+    backend = getattr(getattr(env, "config", None), "sandbox", "auto")
+    return backend_summary(backend if isinstance(backend, str) else "auto", requirements)
 
 
 def _generate(policy: Policy, requests: list[GenerationRequest], sampling: SamplingParams) -> list[Completion | BaseException]:

@@ -42,6 +42,7 @@ class RunSummary:
     components: dict[str, float]
     episodes_per_s: float
     out: str | None = None
+    sandbox: str | None = None
 
     def table(self) -> str:
         """A plain-text table for the terminal."""
@@ -59,6 +60,8 @@ class RunSummary:
             ("errored (agent/env)", str(self.errored)),
             ("episodes/s", f"{self.episodes_per_s:.1f}"),
         ]
+        if self.sandbox:
+            rows.append(("sandbox", self.sandbox))
         if self.out:
             rows.append(("written to", self.out))
         width = max(len(k) for k, _ in rows)
@@ -83,7 +86,17 @@ def summarize(records: list[EpisodeRecord], env_id: str, policy: str, elapsed_s:
         components={k: sum(r.components.get(k, 0.0) for r in scored) / n for k in names},
         episodes_per_s=len(records) / elapsed_s if elapsed_s > 0 else float("inf"),
         out=out,
+        sandbox=_sandbox_line(records),
     )
+
+
+def _sandbox_line(records: list[EpisodeRecord]) -> str | None:
+    """`docker (why)` / `local (why)` from the episodes' sandbox metadata, if the env used a sandbox."""
+    sandbox = next((r.metadata["sandbox"] for r in records if "sandbox" in r.metadata), None)
+    if not sandbox:
+        return None
+    isolation = f"; {sandbox['isolation']}" if sandbox.get("isolation") else ""
+    return f"{sandbox['backend']} ({sandbox['reason']}{isolation})"
 
 
 def run_episodes(

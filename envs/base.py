@@ -62,6 +62,9 @@ class TextEnv(gymnasium.Env[list[Message], str], Generic[TaskT], metaclass=abc.A
     task_type: ClassVar[type[Task]] = Task
     config_type: ClassVar[type[EnvConfig]] = EnvConfig
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
+    #: A `verigym.sandbox.Requirements` when the env runs agent code in a sandbox (image, tools, GPUs);
+    #: the runner then records which backend is in force, and why, in the run summary and every episode.
+    sandbox_requirements: ClassVar[Any] = None
 
     def __init__(self, config: EnvConfig | None = None, render_mode: str | None = None, **overrides: Any) -> None:
         base = config if config is not None else self.config_type()

@@ -78,3 +78,18 @@ def test_run_episode_records_the_conversation():
     roles = [m["role"] for m in record.messages]
     assert roles == ["user", "assistant", "tool", "assistant", "user"]
     assert record.turn_records[0].observation == [{"role": "tool", "content": "the answer is a number"}]
+
+
+def test_envs_that_use_a_sandbox_record_the_backend_in_force_and_why():
+    from verigym.sandbox.records import Requirements
+
+    class SandboxedAddEnv(AddEnv):
+        sandbox_requirements = Requirements(image="base")
+
+    records, summary = run_episodes("toy-add-v0", OraclePolicy(), n=2, progress=False, env_factory=SandboxedAddEnv)
+    sandbox = records[0].metadata["sandbox"]
+    assert sandbox["backend"] in ("docker", "local") and sandbox["requested"] == "auto" and sandbox["reason"]
+    assert records[1].metadata["sandbox"] == sandbox
+    assert summary.sandbox.startswith(sandbox["backend"] + " (") and "sandbox" in summary.table()
+    plain, plain_summary = run(OraclePolicy(), n=1)
+    assert "sandbox" not in plain[0].metadata and plain_summary.sandbox is None
