@@ -27,6 +27,9 @@ class TinyModelConfig:
     kv_heads: int = 2
     intermediate: int | None = None
     seed: int = 0
+    # std of the random init. 0.02 (the usual HF value) gives near-uniform initial next-token
+    # distributions; the builder's default 0.1 gives peaked ones, on which RL collapses onto a constant answer
+    init_std: float = 0.1
 
 
 @dataclass

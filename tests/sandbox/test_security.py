@@ -144,7 +144,8 @@ def test_python_fork_bomb_is_contained(sandbox, limits):
 
 def test_shell_fork_bomb_is_contained(sandbox):
     result = sandbox.exec("bomb() { bomb | bomb & }; bomb; sleep 1.5", timeout=2)
-    assert result.status in (Status.TIMEOUT, Status.OK, Status.ERROR), result
+    # "Cannot fork" messages may flood stderr past its cap: output_limit is a contained ending too
+    assert result.status in (Status.TIMEOUT, Status.OK, Status.ERROR, Status.OUTPUT_LIMIT), result
     assert processes_inside(sandbox) == []
     alive(sandbox)
 
