@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # Modules exposing `add_commands(subparsers)`; each command sets `func(args) -> int`.
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (LookupError, ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
         print(f"verigym {args.command}: error: {exc}", file=sys.stderr)
         return 1
