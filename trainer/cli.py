@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from verigym.agents.cli import parse_settings
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -21,24 +22,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     plot.set_defaults(func=cmd_plot)
 
 
-def _overrides(pairs: list[str]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set {pair!r} must look like KEY=VALUE")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from verigym.trainer.config import load_config
     from verigym.trainer.loop import Trainer
 
-    overrides = _overrides(args.set)
+    overrides = parse_settings(args.set)
     if args.run_dir:
         overrides["run_dir"] = args.run_dir
     if args.no_progress:
