@@ -32,18 +32,23 @@ class CopyTask(Task):
 @dataclass
 class CopyConfig(EnvConfig):
     """`min_len`..`max_len` digits per task; the prompt shows the string `repeat` times (more copies make it
-    easier for a tiny random model to attend to); `max_turns` attempts (1: single-turn); rubric `weights`."""
+    easier for a tiny random model to attend to); `max_turns` attempts (1: single-turn); rubric `weights`.
+    `answer_tags = false` also accepts a bare reply (`371`, no tags) as the answer: the task is then only the
+    copy, without the tag format a random model must first discover (see `judge`)."""
 
     max_turns: int = 1
     min_len: int = 2
     max_len: int = 3
     repeat: int = 1
+    answer_tags: bool = True
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
 
 
 class CopyDigitsEnv(TextEnv[CopyTask]):
-    """Copy a digit string. Components: `format` (1 for a well-formed non-empty answer, 0.5 for an empty one or one that opens with `<answer>` but does not parse, 0.25
-    for an `<answer>` elsewhere),
+    """Copy a digit string. Components: `format` (1 for a well-formed non-empty answer, 0.25 for any other
+    `<answer>`: partial format credit that does not depend on the answer's content would make an empty or
+    non-digit answer a trap the policy settles in before it ever samples a digit; an unclosed answer that
+    opens the turn still earns `numeric` and `digits`),
     `numeric` (how many answer characters are digits, up to the target length, over the longer length),
     `digits` (fraction of positions right, over the longer of answer and target; both 0 unless the turn
     opens with `<answer>`, so that format is learnt first), `correct` (exact)."""
@@ -72,7 +77,7 @@ class CopyDigitsEnv(TextEnv[CopyTask]):
 
     def on_turn(self, action: str) -> TurnResult:
         assert self.task is not None
-        verdict = judge(self.task.digits, action)
+        verdict = judge(self.task.digits, action, tags=self.config.answer_tags)  # type: ignore[attr-defined]
         last = self.turn >= self.config.max_turns
         malformed = None if verdict.components["format"] == 1.0 else "no well-formed <answer>...</answer> found"
         if verdict.passed or last:
@@ -82,19 +87,23 @@ class CopyDigitsEnv(TextEnv[CopyTask]):
 
     def oracle_action(self) -> str:
         assert self.task is not None
-        return format_answer(self.task.digits)
+        return format_answer(self.task.digits) if self.config.answer_tags else self.task.digits  # type: ignore[attr-defined]
 
     def sample_action(self, rng: random.Random) -> str:
         return format_answer("".join(rng.choice(DIGITS) for _ in range(rng.randint(1, 4))))
 
 
-def judge(target: str, action: str) -> Verdict:
-    """Score one answer to `target` (a pure function of its inputs)."""
+def judge(target: str, action: str, tags: bool = True) -> Verdict:
+    """Score one answer to `target` (a pure function of its inputs). With `tags=False` a reply without any
+    tag is the answer itself (stripped), well-formed when non-empty."""
     parsed = parse_action(action)
-    if isinstance(parsed, Answer):
-        fmt, text = (1.0 if parsed.text else 0.5), parsed.text
+    if not tags and isinstance(action, str) and "<" not in action:
+        text = action.strip()
+        fmt = 1.0 if text else 0.0
+    elif isinstance(parsed, Answer):
+        fmt, text = (1.0 if parsed.text else 0.25), parsed.text
     elif isinstance(action, str) and action.lstrip().startswith(ANSWER_OPEN):
-        fmt, text = 0.5, action.lstrip()[len(ANSWER_OPEN):].split("<", 1)[0].strip()
+        fmt, text = 0.25, action.lstrip()[len(ANSWER_OPEN):].split("<", 1)[0].strip()
     elif isinstance(action, str) and ANSWER_OPEN in action:
         fmt, text = 0.25, ""
     else:

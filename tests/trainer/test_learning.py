@@ -1,38 +1,39 @@
-"""It learns: a short run of the demo setting (random tiny model, copy-digits-v0) clearly raises reward.
+"""It learns: a short run of the demo (random tiny model, copy-digits-v0) clearly raises held-out greedy success.
 
-This CI version runs 16 steps and asserts that the reward and its `format` component clearly rise from
-the random model's ~0 (the full demo is `verigym train examples/configs/demo.toml`).
+The CI version takes `examples/configs/demo.toml` as is (same model shape and init, env settings, engine,
+algorithm and optimizer) and only shortens it: fewer steps and fewer held-out seeds. A random model scores
+~0 (one digit in ten, and the reply must be that digit); the full demo is `verigym train
+examples/configs/demo.toml`.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from verigym.trainer.config import TrainerConfig, from_dict
+from verigym.trainer.config import load_config
 from verigym.trainer.loop import Trainer
-from verigym.trainer.metrics import read_metrics
+
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "configs" / "demo.toml"
+STEPS = 100  # the full demo reaches ~0.9 greedy success by step 100 (and runs 300)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_short_run_clearly_improves_reward(tmp_path):
-    cfg = from_dict(TrainerConfig, {
+def test_short_demo_run_clearly_raises_greedy_success(tmp_path):
+    cfg = load_config(DEMO, {
         "run_dir": str(tmp_path / "run"),
-        "seed": 0,
-        "max_steps": 16,
-        "model": {"path": str(tmp_path / "model"), "build_tiny": True, "tiny": {"layers": 1, "hidden": 64, "heads": 1, "kv_heads": 1}},
-        "env": {"id": "copy-digits-v0", "kwargs": {"min_len": 1, "max_len": 1, "repeat": 8}},
-        "rollout": {"engine": "hf", "groups_per_step": 8, "group_size": 8, "max_tokens": 4},
-        "optim": {"lr": 3e-3, "micro_batch_size": 64},
-        "eval": {"episodes": 0},
-        "checkpoint": {"every": 0, "keep": 1},
-        "log": {"progress": False, "tensorboard": False, "plot_at_end": False},
-    }).validate()
-    Trainer(cfg).fit()
-    records = read_metrics(cfg.run_dir)
-    first = sum(r["reward/mean"] for r in records[:3]) / 3
-    last = sum(r["reward/mean"] for r in records[-3:]) / 3
-    fmt_first = sum(r["reward/format"] for r in records[:3]) / 3
-    fmt_last = sum(r["reward/format"] for r in records[-3:]) / 3
-    assert last > first + 0.03, (first, last)
-    assert fmt_last > fmt_first + 0.15, (fmt_first, fmt_last)
+        "model.path": str(tmp_path / "model"),
+        "max_steps": STEPS,
+        "eval.episodes": 50,
+        "eval.every": 0,
+        "checkpoint.every": 0,
+        "log.progress": False,
+        "log.tensorboard": False,
+        "log.plot_at_end": False,
+    })
+    evals = Trainer(cfg, resume=False).fit()["evals"]
+    assert evals["before"] <= 0.2, evals  # a constant answer scores <= 0.18 on these 50 seeds
+    assert evals["after"] >= evals["before"] + 0.5, evals
+

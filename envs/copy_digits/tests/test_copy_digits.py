@@ -47,11 +47,12 @@ def test_oracle_scores_full_marks_in_one_turn():
 
 def test_partial_credit():
     assert judge("371", "<answer>372</answer>").components == {"format": 1.0, "numeric": 1.0, "digits": pytest.approx(2 / 3), "correct": 0.0}
-    assert judge("371", "<answer>37").components == {"format": 0.5, "numeric": pytest.approx(2 / 3), "digits": pytest.approx(2 / 3), "correct": 0.0}
+    assert judge("371", "<answer>37").components == {"format": 0.25, "numeric": pytest.approx(2 / 3), "digits": pytest.approx(2 / 3), "correct": 0.0}
     assert judge("371", "<answer>3a</answer>").components["numeric"] == pytest.approx(1 / 3)
     assert judge("371", "371").components["digits"] == 0.0  # no credit outside the answer format
     assert judge("371", "x<answer>371").components == {"format": 0.25, "numeric": 0.0, "digits": 0.0, "correct": 0.0}
-    assert judge("371", "<answer></answer>").components["format"] == 0.5  # an empty answer is no full format credit
+    assert judge("371", "<answer></answer>").components["format"] == 0.25  # an empty answer: no more than a started one
+    assert judge("371", "<answer><answer>").components["format"] == 0.25
     assert judge("371", "").components == {"format": 0.0, "numeric": 0.0, "digits": 0.0, "correct": 0.0}
 
 
@@ -74,3 +75,17 @@ def test_retries_when_multi_turn():
     env.step("nothing")
     _, reward, terminated, truncated, info = env.step("still nothing")
     assert terminated and not truncated and reward == 0.0 and not info["verdict"].passed
+
+
+def test_bare_replies_count_as_answers_only_without_tags():
+    assert judge("7", "7", tags=False).passed
+    assert judge("7", " 7\n", tags=False).components == {"format": 1.0, "numeric": 1.0, "digits": 1.0, "correct": 1.0}
+    assert not judge("7", "3", tags=False).passed
+    assert not judge("7", "7x", tags=False).passed
+    assert judge("7", "<answer>7</answer>", tags=False).passed  # the tagged form still works
+    assert judge("7", "", tags=False).components["format"] == 0.0
+    assert not judge("7", "7").passed  # with tags (the default) a bare reply is no answer
+    env = CopyDigitsEnv(min_len=1, max_len=1, answer_tags=False)
+    env.reset(seed=3)
+    _, reward, terminated, _, info = env.step(env.oracle_action())
+    assert terminated and info["reward_components"]["correct"] == 1.0
