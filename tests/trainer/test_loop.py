@@ -164,3 +164,42 @@ def test_multi_turn_episodes_train_with_turn_level_advantages(tmp_path, tiny_mod
     (record,) = read_metrics(cfg.run_dir)
     assert record["turns/mean"] == 2.0  # a random model fails turn 1, is told so, and answers again
     assert record["episodes/dropped"] == 0.0 and "loss/pg" in record
+
+
+def test_a_run_killed_with_sigkill_resumes_to_the_same_metrics(tmp_path, tiny_model_dir):
+    """A real process is SIGKILLed right after step 2's checkpoint lands; the resumed run matches."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    steps = 6
+    full = make_config(tmp_path / "full", tiny_model_dir, max_steps=steps)
+    Trainer(full).fit()
+    reference = stable(read_metrics(full.run_dir))
+
+    killed = make_config(tmp_path / "killed", tiny_model_dir, max_steps=steps)
+    config_json = tmp_path / "killed.json"
+    config_json.write_text(json.dumps(killed.to_dict()))
+    script = (
+        "import json, sys\n"
+        "from verigym.trainer.config import TrainerConfig, from_dict\n"
+        "from verigym.trainer.loop import Trainer\n"
+        "Trainer(from_dict(TrainerConfig, json.load(open(sys.argv[1]))).validate()).fit()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(config_json)])
+    deadline = time.monotonic() + 240
+    while not ckpt_mod.list_checkpoints(killed.run_dir) or ckpt_mod.latest_checkpoint(killed.run_dir).name < "step-000002":
+        assert proc.poll() is None, "the training process ended before its second checkpoint"
+        assert time.monotonic() < deadline, "no second checkpoint within 240 s"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    cut_at = int(ckpt_mod.latest_checkpoint(killed.run_dir).name.split("-")[1])
+    assert cut_at < steps, "the run finished before it could be killed; nothing was resumed"
+
+    Trainer(killed).fit()
+    resumed = stable(read_metrics(killed.run_dir))
+    assert [r["step"] for r in resumed] == list(range(1, steps + 1))
+    assert resumed == reference
