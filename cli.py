@@ -7,6 +7,8 @@ import importlib
 import os
 import sys
 
+from verigym.plugins.extras import explain_missing_module
+
 # Modules exposing `add_commands(subparsers)`; each command sets `func(args) -> int`.
 COMMAND_MODULES = (
     "verigym.plugins.cli",
@@ -14,15 +16,22 @@ COMMAND_MODULES = (
     "verigym.envs.sql.cli",
     "verigym.sandbox.cli",
     "verigym.trainer.cli",
+    "verigym.integrations.cli",
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser."""
+    """The full argument parser. A command module whose optional packages are missing is left out with a
+    note naming the extra, so the other commands still work on a bare install."""
     parser = argparse.ArgumentParser(prog="verigym", description="RL for LLM agents against verifiable environments.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
-        importlib.import_module(module).add_commands(sub)
+        try:
+            importlib.import_module(module).add_commands(sub)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "verigym").split(".")[0] == "verigym":
+                raise
+            print(f"verigym: the commands of {module} are unavailable: {explain_missing_module(exc, module)}", file=sys.stderr)
     return parser
 
 
@@ -41,7 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except (LookupError, ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
+    except ModuleNotFoundError as exc:  # an optional package: say which extra brings it
+        if (exc.name or "verigym").split(".")[0] == "verigym":
+            raise
+        print(f"verigym {args.command}: error: {explain_missing_module(exc, f'verigym {args.command}')}", file=sys.stderr)
+        return 1
+    except (ImportError, LookupError, ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
         print(f"verigym {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

@@ -26,6 +26,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--model", help="model directory (shorthand for --agent-arg model=DIR)")
     run.add_argument("--temperature", type=float, default=1.0)
     run.add_argument("--max-tokens", type=int, default=256)
+    run.add_argument(
+        "--sandbox", default="auto", help="sandbox backend for envs that run code: auto, local, docker or a plugin's"
+    )
+    run.add_argument(
+        "--schedule", default="pipelined", choices=("pipelined", "lockstep"),
+        help="pipelined (default: env steps overlap generation) or lockstep (sampled runs replay exactly)",
+    )
     run.add_argument("--no-progress", action="store_true")
     run.set_defaults(func=cmd_run)
 
@@ -79,6 +86,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         sampling=sampling,
         env_kwargs=parse_settings(args.env_arg),
         progress=not args.no_progress,
+        sandbox=args.sandbox,
+        schedule=args.schedule,
     )
     print(summary.table())
     return 0

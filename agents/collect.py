@@ -1,16 +1,27 @@
-"""`collect`: play grouped multi-turn episodes with one batched policy call per turn, token-exact.
+"""`collect`: play grouped multi-turn episodes against a policy, batched, pipelined and token-exact.
 
-Up to `concurrency` episodes are live at once. Each round, every live episode's next prompt goes into a
-single `policy.generate` call; then every env steps in a thread pool (so env and sandbox time overlap),
-finished episodes leave and queued ones start. With a tokenizer (the policy's `.tokenizer`, or passed in),
-each record carries the whole episode as token ids with a loss mask, rollout logprobs and a per-token
-turn index; the prompt of every turn after the first is the previous ids plus the sampled ids plus the
-chat template's delta, never a re-tokenization (see `verigym.agents.chat_tokens`).
+Up to `concurrency` episodes are live at once. Two schedules (`schedule=`):
+
+- `pipelined` (the default): an episode whose env step finishes is queued for generation at once; the
+  collector sends every queued episode's prompt in one `policy.generate` call while env steps (and sandbox
+  work) run in a worker pool, so a slow episode delays only itself. Which episodes share a generate call
+  depends on timing, so a policy that samples a batch from one random stream (vLLM on CPU, HF) may sample
+  different tokens from run to run; scripted and greedy policies are unaffected.
+- `lockstep`: every round, all live episodes go into one generate call, then every env steps, then the next
+  round starts. Batch composition depends only on the seeds, so sampled runs replay exactly (the trainer uses
+  it by default for bit-exact resume). It costs the sum of generation and env time instead of their maximum.
+
+With a tokenizer (the policy's `.tokenizer`, or passed in), each record carries the whole episode as token
+ids with a loss mask, rollout logprobs and a per-token turn index; the prompt of every turn after the first is
+the previous ids plus the sampled ids plus the chat template's delta, never a re-tokenization (see
+`verigym.agents.chat_tokens`). Envs that declare `sandbox_requirements` get their sessions from one
+`SandboxProviders` per run (see `verigym.sandbox.provider`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import queue
 import time
 import traceback
 from collections import deque
@@ -25,15 +36,18 @@ from tqdm import tqdm
 from verigym.agents.chat_tokens import encode, eos_ids, measure_drift, prompt_ids, turn_delta
 from verigym.agents.policy import Completion, GenerationRequest, Policy, SamplingParams
 from verigym.agents.records import EpisodeRecord, EpisodeWriter, TurnRecord
+from verigym.envs.base import sandbox_failures
+from verigym.envs.rubric import RubricMismatchError
 from verigym.envs.spaces import Message
-from verigym.envs.verdict import VerifierError
+from verigym.envs.verdict import DropReason, VerifierError
 from verigym.plugins.registry import make
 
 EnvFactory = Callable[[], Any]
+SCHEDULES = ("pipelined", "lockstep")
 
 
 class PolicyError(RuntimeError):
-    """The policy failed to produce a completion for an episode (the episode is marked errored)."""
+    """The policy failed to produce a completion for an episode (the episode is dropped, reason `policy`)."""
 
 
 @dataclass
@@ -54,6 +68,7 @@ class _Episode:
     prefix_ok: bool = True
     drift_detail: str = ""
     done: bool = False
+    fatal: BaseException | None = None
 
 
 def collect(
@@ -73,29 +88,48 @@ def collect(
     env_workers: int | None = None,
     env_id: str | None = None,
     close_envs: bool = True,
+    schedule: str = "pipelined",
+    sandbox: Any = None,
+    component_names: Sequence[str] | None = None,
 ) -> list[EpisodeRecord]:
     """Play `group_size` episodes on each task seed; records come back in (seed, sample) order.
 
-    `env` is a registered env id or a zero-argument factory. `max_turns` overrides the env's turn budget.
-    `tokenizer` defaults to `policy.tokenizer`; without one, records carry text only. `max_episode_tokens`
-    (default: the policy's `max_model_len`, if it has one) caps an episode's total length: an episode that
-    would exceed it stops with `truncated=True` and `metadata["truncated_by"] = "max_episode_tokens"`.
-    Episode failures never raise: a `VerifierError` drops the episode (error starts with "VerifierError"),
-    any other failure marks it dropped with the error and a traceback in `metadata["traceback"]`.
-    Each episode's env is closed when the episode ends (releasing sandbox sessions) unless `close_envs=False`.
+    `env` is a registered env id or a zero-argument factory. `max_turns` overrides the env's turn budget
+    (passed to the env as its `max_turns` setting, the budget's one owner). `tokenizer` defaults to
+    `policy.tokenizer`; without one, records carry text only. `max_episode_tokens` (default: the policy's
+    `max_model_len`, if it has one) caps an episode's total length: an episode that would exceed it stops
+    with `truncated=True` and `metadata["truncated_by"] = "max_episode_tokens"`. `schedule` is `pipelined`
+    or `lockstep` (see the module docstring). `sandbox` is a backend name, a `SandboxSettings` or a
+    `SandboxProviders` the caller owns (default: `auto`); it is used only by envs that declare
+    `sandbox_requirements`. `component_names` (the rubric's, read once by the caller) saves building a probe env.
+    Episode failures never raise: a `VerifierError` drops the episode with its typed reason (`verifier`,
+    `sandbox`), a policy failure with `policy`, anything else with `env` and a traceback in
+    `metadata["traceback"]`. A `RubricMismatchError` (a bug in the env) stops the run. Each episode's env is
+    closed when the episode ends (releasing its sandbox session) unless `close_envs=False`.
     """
     if group_size < 1:
         raise ValueError(f"group_size must be >= 1, got {group_size}")
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     env_kwargs = dict(env_kwargs or {})
-    factory: EnvFactory = (lambda: make(env, **env_kwargs)) if isinstance(env, str) else env
-    probe = factory()
-    name = env_id or (env if isinstance(env, str) else getattr(probe, "env_id", "") or type(probe).__name__)
-    component_names = list(probe.rubric.names)
-    sandbox = sandbox_metadata(probe)
-    if close_envs:
-        _close(probe)
+    if max_turns is not None:
+        env_kwargs["max_turns"] = max_turns
+    if isinstance(env, str):
+        factory: EnvFactory = lambda: make(env, **env_kwargs)  # noqa: E731
+    elif env_kwargs:
+        factory = _configured(env, env_kwargs)
+    else:
+        factory = env
+    name = env_id or (env if isinstance(env, str) else "")
+    if component_names is None or not name:
+        probe = factory()
+        name = name or getattr(probe, "env_id", "") or type(probe).__name__
+        component_names = list(probe.rubric.names) if component_names is None else component_names
+        if close_envs:
+            _close(probe)
+    providers, own_providers = _sandbox_providers(sandbox, concurrency)
     tokenizer = tokenizer if tokenizer is not None else getattr(policy, "tokenizer", None)
     if max_episode_tokens is None:
         max_episode_tokens = getattr(policy, "max_model_len", None)
@@ -104,22 +138,23 @@ def collect(
 
     jobs = deque((i, seed, sample) for i, (seed, sample) in enumerate((s, g) for s in seeds for g in range(group_size)))
     results: list[EpisodeRecord | None] = [None] * len(jobs)
-    writer = EpisodeWriter(out, component_names) if out else None
+    writer = EpisodeWriter(out, list(component_names)) if out else None
+    workers = max(1, env_workers or min(256, concurrency))
+    bar = tqdm(total=len(jobs), desc=f"{name} x {policy_name}", disable=not progress, unit="ep")
     written = 0
-    live: list[_Episode] = []
-    workers = env_workers or min(32, concurrency)
+    live: dict[int, _Episode] = {}
 
     def start(job: tuple[int, int, int]) -> _Episode:
         index, seed, sample = job
-        record = EpisodeRecord(env_id=name, task_id="", seed=seed, policy=policy_name)
+        record = EpisodeRecord(env_id=name, task_id="", seed=seed, policy=policy_name, group=seed)
         record.metadata.update({"group": seed, "sample": sample})
-        if sandbox:
-            record.metadata["sandbox"] = sandbox
         episode = _Episode(index, seed, sample, None, record, time.perf_counter())
         try:
             episode.env = factory()
-            if max_turns is not None:
-                episode.env.config = dataclasses.replace(episode.env.config, max_turns=max_turns)
+            if getattr(episode.env, "sandbox_requirements", None) is not None:
+                episode.env.use_sandboxes(providers)
+                with sandbox_failures():
+                    record.metadata["sandbox"] = _sandbox_metadata(episode.env)
             messages, info = episode.env.reset(seed=seed)
             record.task_id = info["task_id"]
             record.task_json = episode.env.task.to_json()
@@ -136,71 +171,151 @@ def collect(
         return episode
 
     def step(episode: _Episode, outcome: Completion | BaseException) -> _Episode:
+        if isinstance(outcome, BaseException) or outcome.error:
+            error = outcome if isinstance(outcome, BaseException) else PolicyError(outcome.error)
+            _fail(episode, error, reason=DropReason.POLICY)
+            return episode
         try:
-            if isinstance(outcome, BaseException):
-                raise outcome
-            if outcome.error:
-                raise PolicyError(outcome.error)
             _apply_turn(episode, outcome, tokenizer, eos, max_episode_tokens)
         except Exception as exc:  # noqa: BLE001 - recorded on the episode
             _fail(episode, exc)
         return episode
 
-    bar = tqdm(total=len(jobs), desc=f"{name} x {policy_name}", disable=not progress, unit="ep")
+    def request(e: _Episode) -> GenerationRequest:
+        return GenerationRequest(
+            messages=list(e.conversation),
+            prompt_token_ids=list(e.ids) if e.ids is not None else None,
+            env=e.env,
+            seed=e.seed,
+            max_tokens=_budget(e, sampling, max_episode_tokens),
+        )
+
+    def retire(e: _Episode) -> None:
+        nonlocal written
+        if e.fatal is not None:
+            raise e.fatal
+        live.pop(e.index, None)
+        results[e.index] = record = _finish(e, tokenizer)
+        if close_envs and e.env is not None:
+            error = _close(e.env)
+            if error:
+                record.metadata["close_error"] = error
+        bar.update()
+        while writer and written < len(results) and results[written] is not None:
+            writer.write(results[written])  # type: ignore[arg-type]
+            written += 1
+
     try:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            while jobs or live:
-                admitted = [jobs.popleft() for _ in range(min(len(jobs), concurrency - len(live)))]
-                live.extend(pool.map(start, admitted))
-                playing = [e for e in live if not e.done]
-                if playing:
-                    requests = [
-                        GenerationRequest(
-                            messages=list(e.conversation),
-                            prompt_token_ids=list(e.ids) if e.ids is not None else None,
-                            env=e.env,
-                            seed=e.seed,
-                            max_tokens=_budget(e, sampling, max_episode_tokens),
-                        )
-                        for e in playing
-                    ]
-                    outcomes = _generate(policy, requests, sampling)
-                    list(pool.map(step, playing, outcomes))
-                for e in [e for e in live if e.done]:
-                    results[e.index] = _finish(e, tokenizer)
-                    if close_envs and e.env is not None:
-                        error = _close(e.env)
-                        if error:
-                            results[e.index].metadata["close_error"] = error  # type: ignore[union-attr]
-                    bar.update()
-                live = [e for e in live if not e.done]
-                while writer and written < len(results) and results[written] is not None:
-                    writer.write(results[written])  # type: ignore[arg-type]
-                    written += 1
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="env-step") as pool:
+            if schedule == "lockstep":
+                while jobs or live:
+                    admitted = [jobs.popleft() for _ in range(min(len(jobs), concurrency - len(live)))]
+                    for e in pool.map(start, admitted):
+                        live[e.index] = e
+                    playing = [e for e in live.values() if not e.done]
+                    if playing:
+                        outcomes = _generate(policy, [request(e) for e in playing], sampling)
+                        list(pool.map(step, playing, outcomes))
+                    for e in [e for e in live.values() if e.done]:
+                        retire(e)
+            else:
+                ready: queue.Queue[_Episode | BaseException] = queue.Queue()
+
+                def admit() -> None:
+                    while jobs and len(live) < concurrency:
+                        job = jobs.popleft()
+                        placeholder = _Episode(job[0], job[1], job[2], None, None, 0.0)  # type: ignore[arg-type]
+                        live[job[0]] = placeholder
+                        pool.submit(_report, ready, start, job)
+
+                admit()
+                while live:
+                    batch = _gather(ready)
+                    playing = []
+                    for e in batch:
+                        if isinstance(e, BaseException):
+                            raise e
+                        live[e.index] = e
+                        if e.done:
+                            retire(e)
+                        else:
+                            playing.append(e)
+                    admit()
+                    if playing:
+                        outcomes = _generate(policy, [request(e) for e in playing], sampling)
+                        for e, outcome in zip(playing, outcomes):
+                            pool.submit(_report, ready, step, e, outcome)
     except BaseException:
         if writer:
             writer.abort()
         if close_envs:
-            for e in live:
+            for e in live.values():
                 if e.env is not None:
                     _close(e.env)
         raise
     finally:
         bar.close()
+        if own_providers and providers is not None:
+            providers.close()
     if writer:
         writer.close()
     return [r for r in results if r is not None]
 
 
-def sandbox_metadata(env: Any) -> dict[str, Any] | None:
-    """Which sandbox backend is in force for `env`, and why (None for envs that run no agent code)."""
-    requirements = getattr(env, "sandbox_requirements", None)
-    if requirements is None:
-        return None
-    from verigym.sandbox.choose import backend_summary
+def _gather(ready: queue.Queue) -> list[Any]:
+    """Every episode ready for generation: wait for the first, then take whatever else is queued.
 
-    backend = getattr(getattr(env, "config", None), "sandbox", "auto")
-    return backend_summary(backend if isinstance(backend, str) else "auto", requirements)
+    Greedy on purpose: waiting for stragglers to fill a bigger batch leaves the policy idle, and a discrete-
+    event model of this loop (fixed + per-sequence call cost, seeded step times) gave longer wall times for
+    every wait tried, from 5 ms up to the call's fixed cost."""
+    batch = [ready.get()]
+    while True:
+        try:
+            batch.append(ready.get_nowait())
+        except queue.Empty:
+            return batch
+
+
+def _configured(factory: EnvFactory, settings: dict[str, Any]) -> EnvFactory:
+    """A factory whose envs get `settings` applied to their config (the config stays the settings' one owner)."""
+
+    def build() -> Any:
+        env = factory()
+        env.config = dataclasses.replace(env.config, **settings)
+        return env
+
+    return build
+
+
+def _report(ready: queue.Queue, fn: Callable[..., _Episode], *args: Any) -> None:
+    """Run `fn` in a worker and hand its episode back to the collector's queue; an exception that escapes
+    `fn` (start/step record ordinary failures themselves) goes to the queue too, so the collector never hangs."""
+    try:
+        ready.put(fn(*args))
+    except BaseException as exc:  # noqa: BLE001 - re-raised by the collector's loop
+        ready.put(exc)
+
+
+def _sandbox_providers(sandbox: Any, concurrency: int) -> tuple[Any, bool]:
+    """(providers, owned): the caller's `SandboxProviders`, or new ones (closed at the end) for a name/settings."""
+    from verigym.sandbox.provider import SandboxProviders, SandboxSettings
+
+    if isinstance(sandbox, SandboxProviders):
+        return sandbox, False
+    if sandbox is None:
+        settings = SandboxSettings()
+    elif isinstance(sandbox, str):
+        settings = SandboxSettings(backend=sandbox)
+    elif isinstance(sandbox, SandboxSettings):
+        settings = sandbox
+    else:
+        raise TypeError(f"sandbox must be a backend name, SandboxSettings or SandboxProviders, got {type(sandbox).__name__}")
+    return SandboxProviders(settings, pool_size=concurrency), True  # no backend starts until an env asks
+
+
+def _sandbox_metadata(env: Any) -> dict[str, Any]:
+    """Which sandbox backend is in force for `env`'s sessions, and why."""
+    return env.sandbox_provider().metadata()
 
 
 def _generate(policy: Policy, requests: list[GenerationRequest], sampling: SamplingParams) -> list[Completion | BaseException]:
@@ -302,12 +417,17 @@ def _close(env: Any) -> str | None:
     return None
 
 
-def _fail(episode: _Episode, exc: BaseException) -> None:
+def _fail(episode: _Episode, exc: BaseException, reason: DropReason | None = None) -> None:
+    """Mark the episode dropped with a typed reason (`reason`, else the error's own, else `env`)."""
+    if isinstance(exc, RubricMismatchError):
+        episode.fatal = exc  # a bug in the env: stop the run rather than drop every episode
     record = episode.record
     record.dropped = True
     if isinstance(exc, VerifierError):
-        record.error = f"VerifierError: {exc}"
+        record.drop_reason = str(exc.reason)
+        record.error = f"{type(exc).__name__}: {exc}"
     else:
+        record.drop_reason = str(reason or (DropReason.POLICY if isinstance(exc, PolicyError) else DropReason.ENV))
         record.error = f"{type(exc).__name__}: {exc}"
         record.metadata["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=8))
     episode.done = True

@@ -1,9 +1,10 @@
-"""Episode records and their Parquet files (schema version 1; every column is documented in agents/README.md).
+"""Episode records and their Parquet files (schema version 2; every column is documented in agents/README.md).
 
-One row per episode. Fixed columns: env_id, task_id, seed, policy, total_reward, success, turns,
-terminated, truncated, dropped, error, duration_s, task_json, metadata_json, messages, turn_records,
-token_ids, loss_mask, logprobs, turn_index; plus one float column `reward_<name>` per rubric component.
-Files are written to a temporary name and renamed into place, so a reader never sees half a file.
+One row per episode. Fixed columns: env_id, task_id, seed, group, policy, total_reward, success, turns,
+terminated, truncated, dropped, drop_reason, error, duration_s, task_json, metadata_json, messages,
+turn_records, token_ids, loss_mask, logprobs, turn_index; plus one float column `reward_<name>` per rubric
+component. Files are written to a temporary name and renamed into place, so a reader never sees half a file.
+Version 1 files (no `group`, no `drop_reason`) are still read: both are filled in from what v1 recorded.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import pyarrow.parquet as pq
 
 from verigym.envs.spaces import Message
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+DROP_REASONS = ("verifier", "sandbox", "policy", "env", "budget")  # verigym.envs.verdict.DropReason values
 COMPONENT_PREFIX = "reward_"
 
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
@@ -39,6 +42,7 @@ FIXED_FIELDS = [
     ("env_id", pa.string()),
     ("task_id", pa.string()),
     ("seed", pa.int64()),
+    ("group", pa.int64()),
     ("policy", pa.string()),
     ("total_reward", pa.float64()),
     ("success", pa.bool_()),
@@ -46,6 +50,7 @@ FIXED_FIELDS = [
     ("terminated", pa.bool_()),
     ("truncated", pa.bool_()),
     ("dropped", pa.bool_()),
+    ("drop_reason", pa.string()),
     ("error", pa.string()),
     ("duration_s", pa.float64()),
     ("task_json", pa.string()),
@@ -74,12 +79,17 @@ class TurnRecord:
 
 @dataclass
 class EpisodeRecord:
-    """Everything about one episode, enough to replay it (task_json + seed) or train on it (tokens)."""
+    """Everything about one episode, enough to replay it (task_json + seed) or train on it (tokens).
+
+    `group` is the key of the episode's sampling group (episodes played on the same task share it; by default
+    the task seed). `drop_reason` is one of `DROP_REASONS` when `dropped`, else None.
+    """
 
     env_id: str
     task_id: str
     seed: int
     policy: str
+    group: int | None = None
     total_reward: float = 0.0
     success: bool = False
     components: dict[str, float] = field(default_factory=dict)
@@ -87,6 +97,7 @@ class EpisodeRecord:
     terminated: bool = False
     truncated: bool = False
     dropped: bool = False
+    drop_reason: str | None = None
     error: str | None = None
     duration_s: float = 0.0
     task_json: str = "{}"
@@ -97,6 +108,12 @@ class EpisodeRecord:
     loss_mask: list[int] | None = None
     logprobs: list[float] | None = None
     turn_index: list[int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.group is None:
+            self.group = self.seed
+        if self.drop_reason is not None and self.drop_reason not in DROP_REASONS:
+            raise ValueError(f"drop_reason must be one of {DROP_REASONS}, got {self.drop_reason!r}")
 
     def to_row(self) -> dict[str, Any]:
         """The Parquet row for this record."""
@@ -186,9 +203,26 @@ def write_episodes(path: str | os.PathLike[str], records: list[EpisodeRecord], c
 
 
 def read_episodes(path: str | os.PathLike[str]) -> list[EpisodeRecord]:
-    """Read every episode record from a file written by `EpisodeWriter`; refuses newer schema versions."""
+    """Read every episode record from a file written by `EpisodeWriter` (schema 1 or 2); refuses others."""
     table = pq.read_table(path)
     version = int((table.schema.metadata or {}).get(b"verigym.schema_version", b"0"))
-    if version != SCHEMA_VERSION:
-        raise ValueError(f"{path}: episode schema version {version}, this verigym reads version {SCHEMA_VERSION}")
-    return [EpisodeRecord.from_row(row) for row in table.to_pylist()]
+    if version not in READABLE_VERSIONS:
+        raise ValueError(
+            f"{path}: episode schema version {version}; this verigym reads versions {READABLE_VERSIONS} "
+            "(upgrade verigym to read newer files)"
+        )
+    rows = table.to_pylist()
+    if version == 1:
+        rows = [_upgrade_v1(row) for row in rows]
+    return [EpisodeRecord.from_row(row) for row in rows]
+
+
+def _upgrade_v1(row: dict[str, Any]) -> dict[str, Any]:
+    """A schema-1 row with `group` (from metadata, else the seed) and `drop_reason` (from the error's prefix)."""
+    metadata = json.loads(row.get("metadata_json") or "{}")
+    group = metadata.get("group", row["seed"])
+    reason = None
+    if row.get("dropped"):
+        error = row.get("error") or ""
+        reason = "verifier" if error.startswith("VerifierError") else "policy" if error.startswith("PolicyError") else "env"
+    return {**row, "group": int(group) if isinstance(group, int) else row["seed"], "drop_reason": reason}

@@ -1,15 +1,17 @@
 """The episode runner: plays a policy against an env for N seeded episodes, concurrently (via `collect`).
 
 Each episode gets its own env instance (envs are not thread-safe) and the seed `seed + index`, so a run
-is reproducible episode by episode. A `VerifierError` drops the episode (counted, never scored 0); any
-other failure (policy, server, env bug) marks the episode errored with the reason and the run goes on.
+is reproducible episode by episode. A `VerifierError` (the verifier, the sandbox or the grading harness
+failed) drops the episode (counted by reason, never scored 0); any other failure (policy, server, env bug)
+marks the episode errored with the reason and the run goes on.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +30,30 @@ def run_episode(env: TextEnv, policy: Policy, seed: int, sampling: SamplingParam
 
 @dataclass
 class RunSummary:
-    """Aggregate figures of a run; dropped episodes are excluded from every mean and counted apart."""
+    """Aggregate figures of a run; dropped episodes are excluded from every mean and counted by reason."""
 
     env_id: str
     policy: str
     episodes: int
     scored: int
-    dropped_verifier: int
-    errored: int
     mean_reward: float
     success_rate: float
     mean_turns: float
     components: dict[str, float]
     episodes_per_s: float
+    dropped: dict[str, int] = field(default_factory=dict)
     out: str | None = None
     sandbox: str | None = None
+
+    @property
+    def dropped_verifier(self) -> int:
+        """Episodes dropped because grading itself failed (the verifier, the sandbox or the harness)."""
+        return self.dropped.get("verifier", 0) + self.dropped.get("sandbox", 0)
+
+    @property
+    def errored(self) -> int:
+        """Episodes dropped for any other reason (the policy, an env bug, a run budget)."""
+        return sum(self.dropped.values()) - self.dropped_verifier
 
     def table(self) -> str:
         """A plain-text table for the terminal."""
@@ -58,8 +69,9 @@ class RunSummary:
         rows += [
             ("dropped (verifier error)", str(self.dropped_verifier)),
             ("errored (agent/env)", str(self.errored)),
-            ("episodes/s", f"{self.episodes_per_s:.1f}"),
         ]
+        rows += [(f"  dropped: {reason}", str(n)) for reason, n in sorted(self.dropped.items())]
+        rows.append(("episodes/s", f"{self.episodes_per_s:.1f}"))
         if self.sandbox:
             rows.append(("sandbox", self.sandbox))
         if self.out:
@@ -78,8 +90,7 @@ def summarize(records: list[EpisodeRecord], env_id: str, policy: str, elapsed_s:
         policy=policy,
         episodes=len(records),
         scored=len(scored),
-        dropped_verifier=sum(1 for r in records if r.dropped and (r.error or "").startswith("VerifierError")),
-        errored=sum(1 for r in records if r.dropped and not (r.error or "").startswith("VerifierError")),
+        dropped=dict(Counter(r.drop_reason or "env" for r in records if r.dropped)),
         mean_reward=sum(r.total_reward for r in scored) / n,
         success_rate=sum(r.success for r in scored) / n,
         mean_turns=sum(r.turns for r in scored) / n,
@@ -110,9 +121,11 @@ def run_episodes(
     env_kwargs: dict[str, Any] | None = None,
     progress: bool = True,
     env_factory: Callable[[], TextEnv] | None = None,
+    sandbox: Any = None,
+    schedule: str = "pipelined",
 ) -> tuple[list[EpisodeRecord], RunSummary]:
-    """Run `n` episodes (seeds `seed`..`seed+n-1`), `concurrency` at a time, each turn one batched policy
-    call (see `collect`); stream them to `out` if given."""
+    """Run `n` episodes (seeds `seed`..`seed+n-1`), `concurrency` at a time (see `collect` for `schedule`
+    and `sandbox`: a backend name, `SandboxSettings` or `SandboxProviders`); stream them to `out` if given."""
     start = time.perf_counter()
     records = collect(
         env_factory or env_id,
@@ -124,5 +137,7 @@ def run_episodes(
         out=out,
         progress=progress,
         env_id=env_id,
+        sandbox=sandbox,
+        schedule=schedule,
     )
     return records, summarize(records, env_id, policy.name, time.perf_counter() - start, str(out) if out else None)

@@ -2,7 +2,10 @@
 
 Rows: fresh-process exec (local: a throw-away bubblewrap sandbox per command; docker: one `docker exec` per
 action, the baseline), warm-session exec (the worker in a live session), cold session create, pool acquire,
-file write+read round trip, and exec throughput with 1, 2 and 8 concurrent sessions. The command run is `true`.
+file write+read round trip, episode start (a sandboxed env's `reset()`, which takes a fresh session from
+its provider) on a pool hit (a warm session was ready) and on a pool miss (the pool was drained, so the
+episode waits for a new session), and exec throughput with 1, 2 and 8 concurrent sessions. The command run
+is `true`.
 """
 
 from __future__ import annotations
@@ -89,9 +92,70 @@ def measure(backend, n: int) -> dict[str, object]:
             acquires.append((time.perf_counter() - start) * 1000)
             pool.release(s)
         rows["pool acquire"] = acquires
+    hit, miss = episode_starts(backend.name, max(n // 10, 10))
+    rows["episode start (pool hit)"] = hit
+    rows["episode start (pool miss)"] = miss
     for k in (1, 2, 8):
         rows[f"throughput, {k} sessions"] = throughput(backend, k, 3.0)
     return rows
+
+
+class _StartEnv:
+    """Just enough of a sandboxed env to time `reset()` through the real lifecycle."""
+
+    @staticmethod
+    def build():
+        from verigym.envs import Rubric, Task, TextEnv
+        from verigym.sandbox.records import Requirements
+
+        class StartEnv(TextEnv[Task]):
+            env_id = "bench-start-v0"
+            sandbox_requirements = Requirements()
+
+            def build_rubric(self):
+                return Rubric.from_verdict({"correct": 1.0})
+
+            def generate_task(self, seed):
+                return Task(task_id=str(seed), seed=seed)
+
+            def opening_messages(self, task):
+                return [{"role": "user", "content": "hi"}]
+
+            def on_turn(self, action):
+                raise NotImplementedError
+
+            def oracle_action(self):
+                return ""
+
+        return StartEnv
+
+
+def episode_starts(backend_name: str, n: int) -> tuple[list[float], list[float]]:
+    """`reset()` latency of a sandboxed env with a warm session ready (hit) and with the pool drained (miss)."""
+    from verigym.sandbox.provider import SandboxProviders, SandboxSettings
+
+    env_cls = _StartEnv.build()
+    hits, misses = [], []
+    with SandboxProviders(SandboxSettings(backend=backend_name, pool_size=2)) as providers:
+        provider = providers.provider(env_cls.sandbox_requirements)
+        for i in range(n):
+            provider.pool.wait_ready()
+            env = env_cls()
+            env.use_sandboxes(providers)
+            start = time.perf_counter()
+            env.reset(seed=i)
+            hits.append((time.perf_counter() - start) * 1000)
+            held = [provider.acquire() for _ in range(provider.pool.ready())]  # drain what is ready
+            other = env_cls()
+            other.use_sandboxes(providers)
+            start = time.perf_counter()
+            other.reset(seed=i)
+            misses.append((time.perf_counter() - start) * 1000)
+            for session in held:
+                provider.release(session)
+            env.close()
+            other.close()
+    return hits, misses
 
 
 def main() -> int:

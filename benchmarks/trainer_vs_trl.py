@@ -1,12 +1,17 @@
 """One GRPO step of verigym's trainer vs one step of TRL's `GRPOTrainer`, same model, env, batch and sampling.
 
-    python benchmarks/trainer_vs_trl.py [--groups 8 --group-size 8 --max-tokens 8 --steps 3 --engines hf,vllm]
+    pip install 'verigym[bench]'     # trl and datasets (TRL is only the baseline)
+    python benchmarks/trainer_vs_trl.py [--sizes 0.6M,25M,100M --groups 8 --group-size 8 --max-tokens 8
+                                         --steps 3 --engines hf,vllm]
 
-Each contender runs in its own subprocess (so peak memory is its own): `--warmup` untimed steps, then
-`--steps` timed ones; the table shows the median step wall time, the ratio to TRL (target <= 1.0), peak
-memory (max RSS on CPU, max allocated on CUDA) and our time split per phase. Both sides: no reference model
-(beta 0), token-mean loss, one optimizer step per generation batch, no gradient checkpointing, fp32 on CPU.
-TRL generates with transformers (`use_vllm=False`); ours with each engine listed in `--engines`.
+For each model size (random tiny Qwen2 models built locally: 0.6M = 2 layers x 128, 25M = 6 x 512,
+100M = 6 x 1024) each contender runs in its own subprocess (so peak memory is its own): `--warmup` untimed
+steps, then `--steps` timed ones; the table shows the median step wall time, the ratio to TRL measured in
+the same run (targets: hf <= 0.8, vllm <= 0.6), peak memory (max RSS on CPU, max allocated on CUDA) and
+our time split per phase. Both sides: no reference model (beta 0), token-mean loss, one optimizer step per
+generation batch, no gradient checkpointing, fp32 on CPU. TRL generates with transformers
+(`use_vllm=False`); ours with each engine listed in `--engines`. The machine load (`os.getloadavg`) is
+printed with the table: on a shared machine, compare ratios, not seconds.
 """
 
 from __future__ import annotations
@@ -24,6 +29,12 @@ from pathlib import Path
 
 ENV_ID = "copy-digits-v0"
 ENV_KWARGS = {"min_len": 3, "max_len": 3}
+# name -> build_tiny_model shape (head_dim 64, as vLLM's CPU attention needs)
+SIZES = {
+    "0.6M": {"layers": 2, "hidden": 128, "heads": 2, "kv_heads": 2},
+    "25M": {"layers": 6, "hidden": 512, "heads": 8, "kv_heads": 8},
+    "100M": {"layers": 6, "hidden": 1024, "heads": 16, "kv_heads": 16},
+}
 
 
 def peak_memory_mib() -> float:
@@ -54,7 +65,7 @@ def run_ours(args: argparse.Namespace, engine: str) -> dict:
     Trainer(cfg).fit()
     timed = [r for r in read_metrics(run_dir) if r["step"] > args.warmup]
     split = {k: statistics.median(r[k] for r in timed) for k in ("time/generation", "time/environment", "time/update", "time/weight_sync")}
-    return {"name": f"verigym ({engine})", "step_s": statistics.median(r["time/step"] for r in timed), "peak_mib": peak_memory_mib(), "split": split}
+    return {"name": f"verigym ({engine} engine)", "step_s": statistics.median(r["time/step"] for r in timed), "peak_mib": peak_memory_mib(), "split": split}
 
 
 def run_trl(args: argparse.Namespace) -> dict:
@@ -108,20 +119,33 @@ def run_trl(args: argparse.Namespace) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    trl = next((r for r in results if r["name"].startswith("TRL")), None)
-    head = f"{'trainer':<32} {'step s':>8} {'vs TRL':>7} {'peak MiB':>9}  {'gen s':>6} {'env s':>6} {'upd s':>6} {'sync s':>6}"
-    lines = [head, "-" * len(head)]
+    """A markdown table: one row per (size, contender), ratios against TRL of the same size."""
+    head = "| model | params | trainer | step s | vs TRL | peak MiB | gen s | env s | update s | sync s |"
+    lines = [head, "|---" * 10 + "|"]
     for r in results:
+        trl = next((x for x in results if x["size"] == r["size"] and x["name"].startswith("TRL")), None)
         ratio = f"{r['step_s'] / trl['step_s']:.2f}" if trl else "-"
         s = r["split"]
         cols = [f"{s[k]:.3f}" if k in s else "-" for k in ("time/generation", "time/environment", "time/update", "time/weight_sync")]
-        lines.append(f"{r['name']:<32} {r['step_s']:>8.3f} {ratio:>7} {r['peak_mib']:>9.0f}  " + " ".join(f"{c:>6}" for c in cols))
+        lines.append(f"| {r['size']} | {r.get('params', '-')} | {r['name']} | {r['step_s']:.3f} | {ratio} | {r['peak_mib']:.0f} | " + " | ".join(cols) + " |")
     return "\n".join(lines)
+
+
+def count_params(model_dir: Path) -> str:
+    import json as _json
+
+    cfg = _json.loads((model_dir / "config.json").read_text())
+    h, n, v, inter = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["vocab_size"], cfg["intermediate_size"]
+    kv = cfg["num_key_value_heads"] * (h // cfg["num_attention_heads"])
+    per_layer = h * h * 2 + 2 * h * kv + 3 * h * inter + 2 * h
+    return f"{(per_layer * n + v * h) / 1e6:.1f}M"
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="runs/bench-model", help="model dir (the random tiny model is built there if missing)")
+    p.add_argument("--model-root", default="runs/bench-models", help="where the random tiny models are built (one folder per size)")
+    p.add_argument("--sizes", default="0.6M,25M,100M", help=f"model sizes to run, of {list(SIZES)}")
+    p.add_argument("--model", help=argparse.SUPPRESS)
     p.add_argument("--groups", type=int, default=8)
     p.add_argument("--group-size", type=int, default=8)
     p.add_argument("--max-tokens", type=int, default=8)
@@ -136,23 +160,52 @@ def main() -> int:
         result = run_trl(args) if args.worker == "trl" else run_ours(args, args.worker)
         print("RESULT " + json.dumps(result), flush=True)
         return 0
-    if not (Path(args.model) / "config.json").is_file():
-        from verigym.agents.tiny_model import build_tiny_model
+    sizes = [s for s in args.sizes.split(",") if s]
+    unknown = [s for s in sizes if s not in SIZES]
+    if unknown:
+        p.error(f"unknown size(s) {unknown}; choose from {list(SIZES)}")
+    from verigym.agents.tiny_model import build_tiny_model
 
-        build_tiny_model(args.model)
     results = []
-    for worker in ["trl", *[e for e in args.engines.split(",") if e]]:
-        cmd = [sys.executable, __file__, "--worker", worker, *sys.argv[1:]]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        found = [line[7:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-        if proc.returncode != 0 or not found:
-            print(f"{worker}: failed (exit {proc.returncode})\n{proc.stderr[-3000:]}", file=sys.stderr)
-            continue
-        results.append(json.loads(found[-1]))
+    loads = [os.getloadavg()[0]]
+    for size in sizes:
+        model = Path(args.model_root) / size
+        if not (model / "config.json").is_file():
+            build_tiny_model(model, **SIZES[size])
+        for worker in ["trl", *[e for e in args.engines.split(",") if e]]:
+            cmd = [sys.executable, __file__, "--worker", worker, "--model", str(model), *_passthrough(sys.argv[1:])]
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            found = [line[7:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+            loads.append(os.getloadavg()[0])
+            if proc.returncode != 0 or not found:
+                print(f"{size} {worker}: failed (exit {proc.returncode})\n{proc.stderr[-3000:]}", file=sys.stderr)
+                continue
+            result = json.loads(found[-1])
+            result.update(size=size, params=count_params(model))
+            results.append(result)
+            print(f"{size} {result['name']}: {result['step_s']:.3f} s/step ({time.perf_counter() - start:.0f} s wall)", file=sys.stderr, flush=True)
     print(f"\none GRPO step: {args.groups} prompts x {args.group_size} samples, <= {args.max_tokens} new tokens, env {ENV_ID}; "
-          f"median of {args.steps} steps after {args.warmup} warm-up")
+          f"median of {args.steps} steps after {args.warmup} warm-up; {os.cpu_count()} CPUs, "
+          f"1-min load average during the run {min(loads):.1f}-{max(loads):.1f}")
     print(table(results))
     return 0 if results else 1
+
+
+def _passthrough(argv: list[str]) -> list[str]:
+    """The command line minus the options only the parent uses (each subprocess gets one --model)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in ("--sizes", "--model-root", "--model"):
+            skip = True
+            continue
+        if arg.startswith(("--sizes=", "--model-root=", "--model=")):
+            continue
+        out.append(arg)
+    return out
 
 
 if __name__ == "__main__":

@@ -3,13 +3,24 @@
 A family subclasses `TextEnv` and supplies four things: how to generate a task from a seed, the opening
 messages, what one agent turn does (`on_turn`), and the oracle's next action. The base class owns the
 episode bookkeeping every family shares: seeding, the turn budget (`truncated`), the rubric (`reward`
-and `info["reward_components"]`) and refusing to step a finished episode.
+and `info["reward_components"]`), refusing to step a finished episode, and, for families that declare
+`sandbox_requirements`, the sandbox lifecycle:
+
+- `self.sandbox` is a fresh session for this episode, acquired before `on_reset` from the providers the
+  runner attached (`use_sandboxes`), or from `default_providers()` for a bare env; it is released when the
+  next episode starts or the env is closed, and never reused.
+- `with self.grading_session() as s:` is a second fresh session, for grading only (never the agent's).
+- A failure of the sandbox or the grading harness (`SandboxError`, a `sandbox_error` result) surfaces as
+  `SandboxFailure` (a `VerifierError`): the episode is dropped with reason `sandbox`, never scored 0. What the
+  agent's own code does (timeout, oom, crash, output flood) is an ordinary result for the family to score.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -21,7 +32,7 @@ from verigym.envs.actions import format_answer
 from verigym.envs.rubric import Rubric
 from verigym.envs.spaces import ChatSpace, Message, action_space
 from verigym.envs.task import Task
-from verigym.envs.verdict import Verdict
+from verigym.envs.verdict import SandboxFailure, Verdict
 
 TaskT = TypeVar("TaskT", bound=Task)
 MAX_SEED = 2**31 - 1
@@ -39,7 +50,8 @@ class TurnResult:
     """What one agent turn produced.
 
     `messages` go back to the agent. `verdict` is set when the turn ended the task (`terminated`), and is
-    what the rubric scores. `malformed` is the parse error shown to the agent, if any.
+    what the rubric scores. `malformed` is the parse error shown to the agent, if any. `reward` is an optional
+    per-turn reward (tool-use shaping, a process reward) added to the step's reward on any turn.
     """
 
     messages: list[Message]
@@ -47,6 +59,7 @@ class TurnResult:
     verdict: Verdict | None = None
     malformed: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    reward: float | None = None
 
 
 class TextEnv(gymnasium.Env[list[Message], str], Generic[TaskT], metaclass=abc.ABCMeta):
@@ -62,9 +75,11 @@ class TextEnv(gymnasium.Env[list[Message], str], Generic[TaskT], metaclass=abc.A
     task_type: ClassVar[type[Task]] = Task
     config_type: ClassVar[type[EnvConfig]] = EnvConfig
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
-    #: A `verigym.sandbox.Requirements` when the env runs agent code in a sandbox (image, tools, GPUs);
-    #: the runner then records which backend is in force, and why, in the run summary and every episode.
+    #: A `verigym.sandbox.Requirements` when the env runs agent code in a sandbox (image, tools, GPUs):
+    #: every episode then gets `self.sandbox`, and the runner records which backend is in force, and why.
     sandbox_requirements: ClassVar[Any] = None
+    #: The `verigym.sandbox.Limits` of the episode's session (None: the sandbox defaults).
+    sandbox_limits: ClassVar[Any] = None
 
     def __init__(self, config: EnvConfig | None = None, render_mode: str | None = None, **overrides: Any) -> None:
         base = config if config is not None else self.config_type()
@@ -83,6 +98,8 @@ class TextEnv(gymnasium.Env[list[Message], str], Generic[TaskT], metaclass=abc.A
         self.turn = 0
         self.transcript: list[Message] = []
         self._done = True
+        self._providers: Any = None
+        self._session: Any = None
 
     # --- what a family implements -------------------------------------------------------------------
     @abc.abstractmethod
@@ -111,7 +128,58 @@ class TextEnv(gymnasium.Env[list[Message], str], Generic[TaskT], metaclass=abc.A
         return format_answer(" ".join(rng.choices(words, k=rng.randint(1, 4))))
 
     def on_reset(self) -> None:
-        """Clear per-episode state (budgets, sandbox sessions); called by `reset` after the task is set."""
+        """Clear per-episode state (budgets); called by `reset` after the task is set and the sandbox acquired."""
+
+    def truncation_verdict(self) -> Verdict | None:
+        """The verdict scored when the turn budget runs out before a terminating turn (default: none, so every
+        component is 0). A family whose costs accrue during the episode returns them here, so running out
+        the clock is never cheaper than answering."""
+        return None
+
+    # --- sandboxes (families that declare `sandbox_requirements`) -------------------------------------
+    def use_sandboxes(self, providers: Any) -> None:
+        """Take sessions from `providers` (a `verigym.sandbox.SandboxProviders`) instead of the default ones."""
+        self._release_session()
+        self._providers = providers
+
+    def sandbox_provider(self, limits: Any = None) -> Any:
+        """The provider this env's sessions come from (for `limits`, default `sandbox_limits`)."""
+        if self.sandbox_requirements is None:
+            raise RuntimeError(f"{self.env_id}: this env declares no sandbox_requirements, so it has no sandbox")
+        if self._providers is None:
+            from verigym.sandbox.provider import default_providers
+
+            self._providers = default_providers()
+        return self._providers.provider(self.sandbox_requirements, limits or self.sandbox_limits)
+
+    @property
+    def sandbox(self) -> Any:
+        """This episode's own sandbox session (the agent's tools run here)."""
+        if self._session is None:
+            raise RuntimeError(f"{self.env_id}: no sandbox session; call reset() first")
+        return self._session
+
+    @contextlib.contextmanager
+    def grading_session(self, limits: Any = None) -> Iterator[Any]:
+        """A fresh session for grading, never the agent's; destroyed when the block ends."""
+        with sandbox_failures():
+            provider = self.sandbox_provider(limits)
+            with provider.session() as session:
+                yield session
+
+    def _acquire_session(self) -> None:
+        with sandbox_failures():
+            self._session = self.sandbox_provider().acquire()
+
+    def _release_session(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and self._providers is not None:
+            self._providers.provider(self.sandbox_requirements, self.sandbox_limits).release(session)
+
+    def close(self) -> None:
+        """Release this episode's sandbox session (idempotent)."""
+        self._release_session()
+        super().close()
 
     # --- the Gymnasium API ---------------------------------------------------------------------------
     def reset(
@@ -131,6 +199,9 @@ class TextEnv(gymnasium.Env[list[Message], str], Generic[TaskT], metaclass=abc.A
         self.task = task
         self.turn = 0
         self._done = False
+        if self.sandbox_requirements is not None:
+            self._release_session()
+            self._acquire_session()
         self.on_reset()
         opening = self.opening_messages(task)
         self.transcript = list(opening)
@@ -141,29 +212,39 @@ class TextEnv(gymnasium.Env[list[Message], str], Generic[TaskT], metaclass=abc.A
         if self.task is None or self._done:
             raise RuntimeError(f"{self.env_id}: the episode is over (or never started); call reset() first")
         self.turn += 1
-        result = self.on_turn(action)
+        with sandbox_failures():
+            result = self.on_turn(action)
         self.transcript.append({"role": "assistant", "content": action if isinstance(action, str) else repr(action)})
         self.transcript.extend(result.messages)
         terminated = result.terminated
         truncated = not terminated and self.turn >= self.config.max_turns
-        if terminated:
-            if result.verdict is None:
-                raise RuntimeError(f"{self.env_id}: a terminating turn must carry a verdict")
-            reward, components = self.rubric.score(result.verdict)
+        verdict = result.verdict
+        if terminated and verdict is None:
+            raise RuntimeError(f"{self.env_id}: a terminating turn must carry a verdict")
+        if truncated:
+            verdict = self.truncation_verdict()
+        if (terminated or truncated) and verdict is not None:
+            reward, components = self.rubric.score(verdict)
         else:
             reward, components = 0.0, self.rubric.zeros()
+        if result.reward is not None:
+            reward += float(result.reward)
         self._done = terminated or truncated
         info = {
             "reward_components": components,
-            "verdict": result.verdict,
+            "verdict": verdict,
             "malformed": result.malformed,
             "turn": self.turn,
+            "turn_reward": result.reward,
             "task_id": self.task.task_id,
             **result.info,
         }
         messages = [dict(m) for m in result.messages]
         if truncated:
-            messages.append({"role": "user", "content": f"Turn budget of {self.config.max_turns} used up; episode over."})
+            scored = f" Scored as it stands: {reward:+.3f}." if verdict is not None else ""
+            messages.append(
+                {"role": "user", "content": f"Turn budget of {self.config.max_turns} used up; episode over.{scored}"}
+            )
         return messages, reward, terminated, truncated, info
 
     def render(self) -> str | None:
@@ -171,3 +252,26 @@ class TextEnv(gymnasium.Env[list[Message], str], Generic[TaskT], metaclass=abc.A
         if self.render_mode != "ansi":
             return None
         return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in self.transcript)
+
+
+@contextlib.contextmanager
+def sandbox_failures() -> Iterator[None]:
+    """Turn a failure of the sandbox layer itself into `SandboxFailure` (the episode is dropped, reason `sandbox`)."""
+    from verigym.sandbox.errors import PathRefusedError, SandboxError
+
+    try:
+        yield
+    except (SandboxFailure, PathRefusedError):
+        raise
+    except SandboxError as exc:
+        raise SandboxFailure(f"{type(exc).__name__}: {exc}") from exc
+
+
+def harness_result(result: Any) -> Any:
+    """`result` unchanged, unless the sandbox reported it could not run the command (`sandbox_error`):
+    then `SandboxFailure`. Use it on every result of harness (not agent) commands."""
+    from verigym.sandbox.records import Status
+
+    if result.status is Status.SANDBOX_ERROR:
+        raise SandboxFailure(f"the sandbox failed to run the harness: {result.detail or result.stderr[-500:]}")
+    return result

@@ -14,6 +14,10 @@ from typing import Any
 ScoreFn = Callable[[Any], float]
 
 
+class RubricMismatchError(ValueError):
+    """A verdict's component names differ from the ones its rubric reads: a bug in the env, never a drop."""
+
+
 @dataclass(frozen=True)
 class Criterion:
     """One named reward component: `fn(outcome) -> [0, 1]`, its weight, and an optional gate."""
@@ -78,8 +82,29 @@ class Rubric:
         """Each component's weight."""
         return {c.name: c.weight for c in self._criteria}
 
+    @property
+    def verdict_names(self) -> frozenset[str]:
+        """The names this rubric reads from `verdict.components` (criteria built by `from_verdict`)."""
+        return frozenset(c.fn.name for c in self._criteria if isinstance(c.fn, _Component))
+
+    def check_components(self, components: Mapping[str, float]) -> None:
+        """Raise `RubricMismatchError` naming both sets when `components` lacks a name the rubric reads or
+        carries one it does not know."""
+        wanted = self.verdict_names
+        if not wanted:
+            return
+        have = frozenset(components)
+        if have != wanted:
+            raise RubricMismatchError(
+                f"the verdict's components {sorted(have)} differ from the rubric's {sorted(wanted)} "
+                f"(missing: {sorted(wanted - have)}, unknown: {sorted(have - wanted)}); make the verifier and "
+                "build_rubric() agree"
+            )
+
     def score(self, outcome: Any) -> tuple[float, dict[str, float]]:
         """Evaluate every criterion on `outcome`; return (weighted sum, {name: value})."""
+        if hasattr(outcome, "components"):
+            self.check_components(outcome.components)
         values: dict[str, float] = {}
         for c in self._criteria:
             if c.only_if is not None and values[c.only_if] < 1.0:

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Any
+
+
+class DropReason(enum.StrEnum):
+    """Why an episode was dropped (not scored): the `drop_reason` column of episode records."""
+
+    VERIFIER = "verifier"  # the verifier itself failed
+    SANDBOX = "sandbox"  # the sandbox or the grading harness failed (not the agent's code)
+    POLICY = "policy"  # the policy produced no completion
+    ENV = "env"  # the env raised (a bug, or bad task data)
+    BUDGET = "budget"  # a run-level budget (time) ended the episode before it could be scored
 
 
 @dataclass(frozen=True)
@@ -25,3 +36,12 @@ class VerifierError(RuntimeError):
 
     The episode runner drops such samples and counts them; it never scores them 0.
     """
+
+    reason: DropReason = DropReason.VERIFIER
+
+
+class SandboxFailure(VerifierError):
+    """The sandbox or the grading harness failed (backend gone, `sandbox_error`, lost worker, the harness's
+    own deadline): our fault, not the agent's, so the episode is dropped with reason `sandbox`."""
+
+    reason = DropReason.SANDBOX

@@ -17,7 +17,8 @@ from verigym.sandbox.errors import (
     SessionClosedError,
 )
 from verigym.sandbox.pool import WarmPool
-from verigym.sandbox.records import ExecResult, Isolation, Limits, Requirements, Status
+from verigym.sandbox.provider import SandboxProvider, SandboxProviders, SandboxSettings, default_providers
+from verigym.sandbox.records import ExecResult, HostMount, Isolation, Limits, Requirements, Status
 from verigym.sandbox.session import Session
 
 __all__ = [
@@ -28,8 +29,12 @@ __all__ = [
     "Limits",
     "MissingToolError",
     "PathRefusedError",
+    "HostMount",
     "Requirements",
     "SandboxError",
+    "SandboxProvider",
+    "SandboxProviders",
+    "SandboxSettings",
     "SandboxUnavailableError",
     "Session",
     "SessionClosedError",
@@ -37,5 +42,6 @@ __all__ = [
     "WarmPool",
     "backend_summary",
     "choose_backend",
+    "default_providers",
     "make_backend",
 ]

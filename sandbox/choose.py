@@ -1,4 +1,8 @@
-"""Backend choice: `auto` uses Docker when an engine answers and the image exists, else the local backend."""
+"""Backend choice: `auto` uses Docker when an engine answers and the image exists, else the local backend.
+
+Any backend a plugin registers (`verigym_sandboxes` hook) can be named explicitly; `auto` only ever picks
+between the two built-ins.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,14 @@ from typing import Any
 from verigym.sandbox.errors import ImageError, SandboxUnavailableError
 from verigym.sandbox.records import Limits, Requirements
 
-BACKENDS = ("auto", "local", "docker")
+BUILTIN_BACKENDS = ("auto", "local", "docker")
+
+
+def backend_names() -> list[str]:
+    """Every backend name that can be requested: the built-ins and any a plugin registers."""
+    from verigym.plugins.registry import get_registry
+
+    return sorted(set(BUILTIN_BACKENDS) | set(get_registry().sandboxes.names()))
 
 
 @dataclass(frozen=True)
@@ -42,8 +53,10 @@ def docker_status(image: str = "base") -> tuple[bool, str]:
 
 def choose_backend(requested: str = "auto", requirements: Requirements | None = None) -> BackendChoice:
     """Resolve `requested` (auto | local | docker) to a backend name, with the reason."""
-    if requested not in BACKENDS:
-        raise ValueError(f"sandbox backend must be one of {', '.join(BACKENDS)}; got {requested!r}")
+    if requested not in BUILTIN_BACKENDS and requested not in backend_names():
+        raise ValueError(
+            f"sandbox backend must be one of {', '.join(backend_names())} (see `verigym list`); got {requested!r}"
+        )
     image = (requirements or Requirements()).image
     if requested != "auto":
         return BackendChoice(requested, requested, "requested explicitly")
@@ -56,12 +69,16 @@ def choose_backend(requested: str = "auto", requirements: Requirements | None = 
 def make_backend(
     name: str = "auto", limits: Limits | None = None, requirements: Requirements | None = None, **kwargs: Any
 ) -> Any:
-    """A ready backend (`auto`, `local` or `docker`); its `.choice` says what was chosen and why."""
+    """A ready backend (`auto`, `local`, `docker` or a plugin's); its `.choice` says what was chosen and why."""
     choice = choose_backend(name, requirements)
-    if choice.backend == "docker":
+    if choice.backend not in BUILTIN_BACKENDS:
+        from verigym.plugins.registry import make_sandbox
+
+        backend: Any = make_sandbox(choice.backend, limits=limits, **kwargs)
+    elif choice.backend == "docker":
         from verigym.sandbox.docker_backend import DockerBackend
 
-        backend: Any = DockerBackend(limits=limits, **kwargs)
+        backend = DockerBackend(limits=limits, **kwargs)
     else:
         from verigym.sandbox.local import LocalBackend
 

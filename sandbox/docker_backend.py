@@ -20,7 +20,7 @@ from typing import Any
 
 from verigym.sandbox.errors import ImageError, SandboxUnavailableError
 from verigym.sandbox.images import docker_client, get_recipe, image_exists, image_tag
-from verigym.sandbox.local import WORKER, check_tools, rlimits_for, sandbox_env
+from verigym.sandbox.local import WORKER, check_mounts, check_tools, rlimits_for, sandbox_env
 from verigym.sandbox.records import ExecResult, Isolation, Limits, Requirements, Status
 from verigym.sandbox.session import Session
 
@@ -62,12 +62,14 @@ def reap_orphans(client: Any) -> list[str]:
     import docker
 
     removed = []
-    for container in client.containers.list(all=True, filters={"label": LABEL}):
-        owner = container.labels.get(OWNER_LABEL, "")
+    # the low-level listing reads labels from one call (the high-level one inspects each container, and a
+    # container removed meanwhile by its owner would raise NotFound)
+    for container in client.api.containers(all=True, filters={"label": LABEL}):
+        owner = (container.get("Labels") or {}).get(OWNER_LABEL, "")
         if owner and not owner_alive(owner):
             try:
-                container.remove(force=True)
-                removed.append(container.name)
+                client.api.remove_container(container["Id"], force=True)
+                removed.append((container.get("Names") or [container["Id"][:12]])[0].lstrip("/"))
             except docker.errors.NotFound:
                 pass
             except docker.errors.APIError as exc:
@@ -188,8 +190,10 @@ class DockerBackend:
             "file_cap": limits.file_bytes,
             "pid_namespace": True,
         }
+        check_mounts(requirements.host_mounts)
         host_config = self._host_config(limits, requirements.gpus)
         host_config["Binds"].append(f"{ctl_dir}:{CTL_MOUNT}:ro")
+        host_config["Binds"] += [f"{m.source}:{m.target}:ro" for m in requirements.host_mounts]
         destroy = None
         try:
             created = self.client.api.create_container(

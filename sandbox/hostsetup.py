@@ -1,4 +1,6 @@
-"""Preparing a machine for the sandboxes: packages (bubblewrap, debootstrap, docker.io), dockerd, images."""
+"""Preparing a machine for the sandboxes and the envs' host tools: Debian packages (bubblewrap, debootstrap,
+docker.io; iverilog and yosys for the RTL env on the local backend; chromium for the web envs' browser
+mode), dockerd, images."""
 
 from __future__ import annotations
 
@@ -10,7 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 DOCKERD_LOG = Path("/var/log/verigym-dockerd.log")
-PACKAGES = {"bwrap": "bubblewrap", "debootstrap": "debootstrap", "dockerd": "docker.io"}
+PACKAGES = {
+    "bwrap": "bubblewrap",
+    "debootstrap": "debootstrap",
+    "dockerd": "docker.io",
+    "iverilog": "iverilog",
+    "yosys": "yosys",
+    "chromium": "chromium",
+}
 
 
 def missing_packages() -> list[str]:
@@ -22,7 +31,7 @@ def install_packages(log: Callable[[str], None]) -> bool:
     """apt-get install the missing packages (root only); True when nothing is missing afterwards."""
     missing = missing_packages()
     if not missing:
-        log("packages: bubblewrap, debootstrap and docker.io are installed")
+        log(f"packages: {', '.join(PACKAGES.values())} are installed")
         return True
     if os.geteuid() != 0:
         log(

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from verigym.sandbox import worker as wire
 from verigym.sandbox.errors import MissingToolError, SandboxUnavailableError
-from verigym.sandbox.records import ExecResult, Isolation, Limits, Requirements
+from verigym.sandbox.records import ExecResult, HostMount, Isolation, Limits, Requirements
 from verigym.sandbox.session import Session
 
 _log = logging.getLogger(__name__)
@@ -184,6 +184,7 @@ class LocalBackend:
         disable_userns: bool,
         info_fd: int | None = None,
         limits: Limits | None = None,
+        mounts: tuple[HostMount, ...] = (),
     ) -> list[str]:
         limits = limits or self.limits
         if mechanism == "bubblewrap":
@@ -218,6 +219,8 @@ class LocalBackend:
                     argv += ["--ro-bind", str(host), f"/{top}"]
             for name in ETC_FILES:
                 argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+            for mount in mounts:  # read-only, and only what the env declared (remount-ro below covers the parents)
+                argv += ["--ro-bind", mount.source, mount.target]
             if limits.network:
                 argv += [
                     "--ro-bind-try",
@@ -312,6 +315,13 @@ class LocalBackend:
         """A new sandbox session (fresh workdir, fresh processes)."""
         limits = limits or self.limits
         mechanism = self._probe.mechanism
+        mounts = requirements.host_mounts if requirements is not None else ()
+        check_mounts(mounts)
+        if mounts and mechanism != "bubblewrap":
+            raise SandboxUnavailableError(
+                f"host_mounts need bubblewrap isolation, but the local sandbox here uses {mechanism}; install "
+                "bubblewrap or use the docker backend"
+            )
         host_dir = None if mechanism == "bubblewrap" else self._host_workdir()
         workdir = WORKDIR if mechanism == "bubblewrap" else host_dir
         config = {
@@ -326,7 +336,7 @@ class LocalBackend:
         worker_path = "/.verigym/worker.py" if mechanism == "bubblewrap" else str(WORKER)
         inner = [PYTHON, "-I", "-S", worker_path, "--fd", str(child_sock.fileno()), "--config", json.dumps(config)]
         info_r, info_w = os.pipe() if mechanism == "bubblewrap" else (None, None)
-        argv = self._wrap(mechanism, inner, workdir, self._probe.disable_userns, info_w, limits)
+        argv = self._wrap(mechanism, inner, workdir, self._probe.disable_userns, info_w, limits, mounts)
         fds = (child_sock.fileno(),) if info_w is None else (child_sock.fileno(), info_w)
         try:
             proc = subprocess.Popen(
@@ -453,6 +463,16 @@ def _parent_of(pid: int) -> int | None:
         return int(Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return None
+
+
+def check_mounts(mounts: tuple[HostMount, ...]) -> None:
+    """Raise SandboxUnavailableError when a declared host mount's source is missing (or targets clash)."""
+    missing = [m.source for m in mounts if not os.path.exists(m.source)]
+    if missing:
+        raise SandboxUnavailableError(f"host path(s) to mount into the sandbox do not exist: {', '.join(missing)}")
+    targets = [m.target for m in mounts]
+    if len(set(targets)) != len(targets):
+        raise SandboxUnavailableError(f"two host mounts share a target: {sorted(targets)}")
 
 
 def check_tools(session: Session, requirements: Requirements, hint: str) -> None:

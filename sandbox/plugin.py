@@ -16,6 +16,7 @@ def verigym_sandboxes() -> list[SandboxSpec]:
             "docker",
             "verigym.sandbox.docker_backend:DockerBackend",
             "hardened containers from registry-free images (`verigym sandbox build`)",
+            extra="docker",
         ),
         SandboxSpec(
             "auto",

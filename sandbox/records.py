@@ -89,13 +89,38 @@ class ExecResult:
         )
 
 
+MOUNT_ROOT = "/opt/host/"  # every host mount lands under this prefix inside the sandbox
+
+
+@dataclass(frozen=True)
+class HostMount:
+    """One host path shown read-only inside the sandbox at `target` (under /opt/host/), e.g. a package of the
+    project's venv (torch, triton) that the sandbox's python cannot otherwise import. Supported by the
+    bubblewrap and docker backends; nothing else of the host becomes visible."""
+
+    source: str  # absolute path on the host (must exist when a session opens)
+    target: str  # absolute path inside the sandbox, under MOUNT_ROOT
+
+    def __post_init__(self) -> None:
+        for name in ("source", "target"):
+            value = getattr(self, name)
+            if not value.startswith("/") or "/../" in value + "/" or "/./" in value + "/" or "//" in value:
+                raise ValueError(f"HostMount.{name} must be a normalized absolute path, got {value!r}")
+        if not self.target.startswith(MOUNT_ROOT) or len(self.target) <= len(MOUNT_ROOT):
+            raise ValueError(f"HostMount.target must lie under {MOUNT_ROOT}, got {self.target!r}")
+        if any(c in self.source + self.target for c in ":,\n"):
+            raise ValueError(f"HostMount paths may not contain ':', ',' or newlines: {self.source!r} -> {self.target!r}")
+
+
 @dataclass(frozen=True)
 class Requirements:
-    """What an environment needs from its sandbox: an image (docker) and tools that must be on PATH."""
+    """What an environment needs from its sandbox: an image (docker), tools that must be on PATH, GPUs, and
+    host paths to show read-only inside it (`host_mounts`)."""
 
     image: str = "base"
     tools: tuple[str, ...] = ()
     gpus: bool = False
+    host_mounts: tuple[HostMount, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -64,3 +64,52 @@ def test_render_ansi_shows_the_transcript():
     env.step("hello")
     text = env.render()
     assert "[user]\nWhat is" in text and "[assistant]\nhello" in text
+
+
+def test_a_truncation_verdict_is_scored_when_the_budget_runs_out():
+    from verigym.envs import Verdict
+
+    from verigym.envs import Rubric
+
+    class Costly(AddEnv):
+        def build_rubric(self):
+            return Rubric.from_verdict({"correct": 1.0, "cost": -0.5})
+
+        def truncation_verdict(self):
+            return Verdict(False, 0.0, {"correct": 0.0, "cost": 0.4})
+
+    env = Costly(max_turns=1)
+    env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step("no answer here")
+    assert truncated and not terminated
+    assert info["reward_components"] == {"correct": 0.0, "cost": 0.4} and reward == pytest.approx(-0.2)
+    assert obs[-1]["content"].endswith("Scored as it stands: -0.200.")
+
+
+def test_a_non_final_turn_may_carry_a_reward():
+    from verigym.envs import TurnResult
+
+    class Shaped(AddEnv):
+        def on_turn(self, action):
+            result = super().on_turn(action)
+            return result if result.terminated else TurnResult(result.messages, malformed=result.malformed, reward=0.05)
+
+    env = Shaped(max_turns=3)
+    env.reset(seed=0)
+    _, reward, terminated, _, info = env.step("no answer here")
+    assert not terminated and reward == pytest.approx(0.05) and info["turn_reward"] == 0.05
+    assert info["reward_components"] == {"correct": 0.0, "format": 0.0}
+
+
+def test_a_verdict_whose_components_differ_from_the_rubric_is_an_error_naming_both():
+    from verigym.envs import TurnResult, Verdict
+    from verigym.envs.rubric import RubricMismatchError
+
+    class Wrong(AddEnv):
+        def on_turn(self, action):
+            return TurnResult([], terminated=True, verdict=Verdict(True, 1.0, {"correct": 1.0, "speed": 1.0}))
+
+    env = Wrong()
+    env.reset(seed=0)
+    with pytest.raises(RubricMismatchError, match=r"\['correct', 'speed'\].*\['correct', 'format'\].*unknown: \['speed'\]"):
+        env.step("x")

@@ -13,8 +13,12 @@ __all__ = ["Trainer", "TrainerConfig", "load_config", "train"]
 
 def __getattr__(name: str) -> Any:
     if name in ("Trainer", "train"):
-        from verigym.trainer import loop
+        try:
+            from verigym.trainer import loop
+        except ModuleNotFoundError as exc:  # torch and friends come with the 'train' extra
+            from verigym.plugins.extras import explain_missing_module
 
+            raise explain_missing_module(exc, "verigym.trainer") from exc
         return getattr(loop, name)
     if name in ("TrainerConfig", "load_config"):
         from verigym.trainer import config

@@ -27,15 +27,16 @@ class TrainBatch:
     loss_mask: Tensor  # [B, L] float, 1 on policy tokens
     rollout_logprobs: Tensor  # [B, L] float, engine logprobs (0 off-mask)
     advantages: Tensor  # [B, L] float (0 off-mask)
+    norm_len: int = 0  # the longest recorded episode (before trimming): `seq-mean-token-sum-norm`'s default constant
 
     def __len__(self) -> int:
         return int(self.input_ids.shape[0])
 
     def select(self, index: Sequence[int] | slice) -> TrainBatch:
         """The rows `index`, trimmed to their longest real sequence."""
-        rows = {k: v[index] for k, v in vars(self).items()}
+        rows = {k: v[index] for k, v in vars(self).items() if isinstance(v, Tensor)}
         length = int(rows["attention_mask"].sum(-1).max().item()) if len(rows["input_ids"]) else 0
-        return TrainBatch(**{k: v[:, : max(length, 1)] for k, v in rows.items()})
+        return TrainBatch(**{k: v[:, : max(length, 1)] for k, v in rows.items()}, norm_len=self.norm_len)
 
     @property
     def num_tokens(self) -> int:
@@ -75,8 +76,8 @@ def advantage_inputs(records: Sequence[EpisodeRecord], component_names: Sequence
 
 
 def group_key(record: EpisodeRecord) -> object:
-    """Episodes of the same task form a group (the collector's `metadata["group"]`, else the task seed)."""
-    return record.metadata.get("group", record.seed)
+    """Episodes of the same task form a group: the record's `group` column (the task seed by default)."""
+    return record.group if record.group is not None else record.seed
 
 
 def build_batch(
@@ -86,11 +87,15 @@ def build_batch(
     weights: dict[str, float] | None = None,
     pad_id: int = 0,
 ) -> tuple[TrainBatch, Tensor]:
-    """Pad the episodes and place each turn's advantage on its tokens; also returns the [N, T] advantages."""
+    """Pad the episodes and place each turn's advantage on its tokens; also returns the [N, T] advantages.
+
+    Each episode is cut after its last policy token: what follows (the env's closing observation) is never
+    predicted, so the update does not forward it.
+    """
     if not records:
         raise ValueError("build_batch got no episodes (all were dropped?)")
     turn_adv = compute_advantages(advantage_inputs(records, component_names, weights or {}), advantage_config)
-    length = max(len(r.token_ids or []) for r in records)
+    length = max(trained_length(r) for r in records)
     b = len(records)
     input_ids = torch.full((b, length), pad_id, dtype=torch.long)
     attention = torch.zeros(b, length, dtype=torch.long)
@@ -100,14 +105,24 @@ def build_batch(
     for i, r in enumerate(records):
         if r.token_ids is None or r.loss_mask is None or r.logprobs is None:
             raise ValueError(f"episode {r.task_id} has no token ids/mask/logprobs; collect with a model policy")
-        n = len(r.token_ids)
-        input_ids[i, :n] = torch.tensor(r.token_ids, dtype=torch.long)
+        n = trained_length(r)
+        input_ids[i, :n] = torch.tensor(r.token_ids[:n], dtype=torch.long)
         attention[i, :n] = 1
-        mask = torch.tensor(r.loss_mask, dtype=torch.float32)
+        mask = torch.tensor(r.loss_mask[:n], dtype=torch.float32)
         mask[0] = 0.0
         loss_mask[i, :n] = mask
-        rollout_lp[i, :n] = torch.tensor(r.logprobs, dtype=torch.float32) * mask
-        turns = torch.tensor(turn_index_of(r), dtype=torch.long)
+        rollout_lp[i, :n] = torch.tensor(r.logprobs[:n], dtype=torch.float32) * mask
+        turns = torch.tensor(turn_index_of(r)[:n], dtype=torch.long)
         valid = (turns >= 0) & (turns < turn_adv.shape[1]) & (mask > 0)
         adv[i, :n][valid] = turn_adv[i, turns[valid]].float()
-    return TrainBatch(input_ids, attention, loss_mask, rollout_lp, adv), turn_adv
+    norm_len = max(len(r.token_ids or []) for r in records)
+    return TrainBatch(input_ids, attention, loss_mask, rollout_lp, adv, norm_len), turn_adv
+
+
+def trained_length(record: EpisodeRecord) -> int:
+    """Tokens of the episode the update needs: up to and including its last policy token (at least 1)."""
+    mask = record.loss_mask or []
+    for i in range(len(mask) - 1, 0, -1):
+        if mask[i]:
+            return i + 1
+    return min(1, len(record.token_ids or []))

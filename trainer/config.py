@@ -66,14 +66,27 @@ class EnvSection:
 
 
 @dataclass
+class SandboxConfig:
+    """Where sandboxed envs run their agent code: `backend` is "auto" or any registered sandbox backend
+    (`verigym list`); `pool_size` warm sessions (None: sized to the rollout concurrency)."""
+
+    backend: str = "auto"
+    pool_size: int | None = None
+
+
+@dataclass
 class RolloutConfig:
-    """How episodes are collected: `engine` "vllm" (colocated, in-process) or "hf" (transformers generate).
+    """How episodes are collected: `engine` is a registered model policy, "vllm" (colocated, in-process) or
+    "hf" (transformers generate), or a plugin's policy that takes the same arguments.
 
     Each step plays `groups_per_step` task seeds x `group_size` samples. `stop` strings end a completion
     (e.g. ["</answer>"]). `dynamic_sampling` drops zero-variance groups and refills them from new seeds.
+    `schedule` is the collector's: "lockstep" (default: batch composition depends only on the seeds, so a
+    resumed run replays bit-exactly) or "pipelined" (env steps overlap generation; samples depend on timing).
     """
 
     engine: str = "vllm"
+    schedule: str = "lockstep"
     groups_per_step: int = 8
     group_size: int = 8
     temperature: float = 1.0
@@ -102,7 +115,8 @@ class OptimConfig:
     """AdamW with linear warmup then a `constant`, `linear` or `cosine` schedule down to `min_lr_ratio * lr`.
 
     Each rollout batch is split into `mini_batches` optimizer steps, each accumulated over micro-batches of
-    `micro_batch_size` sequences, for `epochs` passes.
+    `micro_batch_size` sequences, for `epochs` passes. Log-probs and entropies are computed only at policy
+    tokens, `logits_chunk_mib` MiB of fp32 logits at a time (peak memory independent of length x vocabulary).
     """
 
     lr: float = 1e-5
@@ -115,6 +129,7 @@ class OptimConfig:
     micro_batch_size: int = 16
     mini_batches: int = 1
     epochs: int = 1
+    logits_chunk_mib: float = 64.0
 
 
 @dataclass
@@ -155,6 +170,7 @@ class TrainerConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     env: EnvSection = field(default_factory=EnvSection)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -164,8 +180,16 @@ class TrainerConfig:
 
     def validate(self) -> TrainerConfig:
         """Check choices and sizes; raises ValueError naming the key and the allowed values."""
+        from verigym.plugins.registry import get_registry
+
+        registry = get_registry()
+        policies, sandboxes = registry.policies.names(), list(dict.fromkeys(["auto", *registry.sandboxes.names()]))
         checks = [
-            (self.rollout.engine in ("vllm", "hf"), f"rollout.engine must be 'vllm' or 'hf', got {self.rollout.engine!r}"),
+            (self.rollout.engine in policies, f"rollout.engine {self.rollout.engine!r} is not a registered policy; choose one of {policies}"),
+            (self.rollout.schedule in ("lockstep", "pipelined"), f"rollout.schedule must be 'lockstep' or 'pipelined', got {self.rollout.schedule!r}"),
+            (self.sandbox.backend in sandboxes, f"sandbox.backend {self.sandbox.backend!r} unknown; choose one of {sandboxes}"),
+            (self.sandbox.pool_size is None or (isinstance(self.sandbox.pool_size, int) and self.sandbox.pool_size >= 1), f"sandbox.pool_size must be an int >= 1 (or left out), got {self.sandbox.pool_size!r}"),
+            (self.optim.logits_chunk_mib > 0, f"optim.logits_chunk_mib must be > 0, got {self.optim.logits_chunk_mib}"),
             (self.algorithm.advantage in ADVANTAGE_ESTIMATORS, f"algorithm.advantage {self.algorithm.advantage!r} unknown; choose one of {ADVANTAGE_ESTIMATORS.names()}"),
             (self.loss.policy_loss in POLICY_LOSSES, f"loss.policy_loss {self.loss.policy_loss!r} unknown; choose one of {POLICY_LOSSES.names()}"),
             (self.loss.aggregation in AGGREGATIONS, f"loss.aggregation {self.loss.aggregation!r} unknown; choose one of {AGGREGATIONS.names()}"),

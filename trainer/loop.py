@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from verigym.agents.records import EpisodeRecord
+from verigym.agents.records import DROP_REASONS, EpisodeRecord
 from verigym.plugins.registry import make
 from verigym.trainer.advantages import AdvantageConfig
 from verigym.trainer.batch import build_batch
@@ -51,6 +51,7 @@ def episode_metrics(records: list[EpisodeRecord], component_names: list[str]) ->
         "success_rate": sum(r.success for r in scored) / n,
         "episodes": float(len(records)),
         "episodes/dropped": float(len(records) - len(scored)),
+        **{f"episodes/dropped/{reason}": float(sum(r.drop_reason == reason for r in records if r.dropped)) for reason in DROP_REASONS},
         "turns/mean": sum(r.turns for r in scored) / n,
         "tokens/completion_mean": sum(sum(r.loss_mask or []) for r in scored) / n,
     }
@@ -67,9 +68,12 @@ class Trainer:
         self.run_dir = Path(config.run_dir)
         self.resume = resume
         self.stop_after = stop_after  # stop (as if killed) after this step; for tests and manual restarts
-        probe = make(config.env.id, **config.env.kwargs)
-        self.component_names = list(probe.rubric.names)
-        self.component_weights = dict(probe.rubric.weights)
+        probe = make(config.env.id, **config.env.kwargs)  # the rubric is read once per run, here
+        try:
+            self.component_names = list(probe.rubric.names)
+            self.component_weights = dict(probe.rubric.weights)
+        finally:
+            probe.close()
 
     def fit(self) -> dict[str, Any]:
         """Train to `max_steps`; returns the final trainer state and evaluations as a dict."""
@@ -93,7 +97,7 @@ class Trainer:
             shutil.rmtree(self.run_dir / "checkpoints")
         (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
 
-        engine = RolloutEngine(cfg, model_path, model, device, dtype)
+        engine = RolloutEngine(cfg, model_path, model, device, dtype, self.component_names)
         if ckpt is not None:
             engine.sync(model)
         logger = MetricsLogger(self.run_dir, tensorboard=cfg.log.tensorboard, resume_step=state.step if ckpt else None)

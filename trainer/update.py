@@ -7,37 +7,46 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from verigym.trainer.batch import TrainBatch
 from verigym.trainer.config import OptimConfig
-from verigym.trainer.losses import LossConfig, LossInputs, compute_loss, entropy_from_logits, rollout_mismatch
+from verigym.trainer.logprobs import DEFAULT_CHUNK_MIB, sequence_logprobs
+from verigym.trainer.losses import LossConfig, LossInputs, compute_loss, rollout_mismatch
 
 
 def token_logprobs(
-    model: torch.nn.Module, input_ids: Tensor, attention_mask: Tensor, entropy_mask: Tensor | None = None, entropy_grad: bool = False
+    model: torch.nn.Module,
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    entropy_mask: Tensor | None = None,
+    entropy_grad: bool = False,
+    *,
+    positions: Tensor | None = None,
+    chunk_mib: float = DEFAULT_CHUNK_MIB,
 ) -> tuple[Tensor, Tensor | None]:
     """Logprob of each token given its prefix, [B, L] (position 0 gets 0), and, if `entropy_mask` is given,
     the entropy of the predictive distribution of each token, [B, L] (0 off the mask; differentiable only
-    with `entropy_grad`)."""
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits[:, :-1].float()
-    logp = torch.log_softmax(logits, dim=-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
-    entropy = None
-    if entropy_mask is not None:
-        with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
-            entropy = F.pad(entropy_from_logits(logits), (1, 0)) * entropy_mask
-    return F.pad(logp, (1, 0)), entropy
+    with `entropy_grad`). Only `positions` (default: the entropy mask, else every position) are computed;
+    the rest are 0. The LM head runs in chunks of at most `chunk_mib` MiB of fp32 logits."""
+    if positions is None:
+        positions = entropy_mask
+    logp, entropy = sequence_logprobs(
+        model, input_ids, attention_mask, positions, want_entropy=entropy_mask is not None, entropy_grad=entropy_grad, chunk_mib=chunk_mib
+    )
+    if entropy is not None and entropy_mask is not None:
+        entropy = entropy * entropy_mask
+    return logp, entropy
 
 
 @torch.no_grad()
-def batch_logprobs(model: torch.nn.Module, batch: TrainBatch, micro_batch_size: int, device: torch.device) -> Tensor:
-    """Logprobs of every token under `model` without gradient (old-policy or reference logprobs), [B, L]."""
+def batch_logprobs(model: torch.nn.Module, batch: TrainBatch, micro_batch_size: int, device: torch.device, chunk_mib: float = DEFAULT_CHUNK_MIB) -> Tensor:
+    """Logprobs of the policy tokens under `model` without gradient (old-policy or reference logprobs), [B, L]."""
     out = torch.zeros_like(batch.rollout_logprobs)
     for start in range(0, len(batch), micro_batch_size):
         rows = slice(start, start + micro_batch_size)
         mb = batch.select(rows)
-        lp, _ = token_logprobs(model, mb.input_ids.to(device), mb.attention_mask.to(device))
+        lp, _ = token_logprobs(model, mb.input_ids.to(device), mb.attention_mask.to(device), positions=mb.loss_mask.to(device), chunk_mib=chunk_mib)
         out[rows, : lp.shape[1]] = lp.float().cpu()
     return out
 
@@ -90,9 +99,9 @@ def update_policy(
     model.train()
     n = len(batch)
     reuse_old = optim.mini_batches == 1 and optim.epochs == 1  # on-policy single step: old = current, detached
-    old_all = None if reuse_old else batch_logprobs(model, batch, optim.micro_batch_size, device)
-    ref_all = batch_logprobs(ref_model, batch, optim.micro_batch_size, device) if loss_cfg.kl_coef > 0 and ref_model is not None else None
-    norm_len = loss_cfg.norm_len or batch.input_ids.shape[1]
+    old_all = None if reuse_old else batch_logprobs(model, batch, optim.micro_batch_size, device, optim.logits_chunk_mib)
+    ref_all = batch_logprobs(ref_model, batch, optim.micro_batch_size, device, optim.logits_chunk_mib) if loss_cfg.kl_coef > 0 and ref_model is not None else None
+    norm_len = loss_cfg.norm_len or batch.norm_len or batch.input_ids.shape[1]
     sums: dict[str, float] = {}
     entropies: list[Tensor] = []
     trainer_lp = torch.zeros_like(batch.rollout_logprobs)
@@ -111,7 +120,7 @@ def update_policy(
                 mb = batch.select(rows)
                 width = mb.input_ids.shape[1]
                 mask = mb.loss_mask.to(device)
-                logp, entropy = token_logprobs(model, mb.input_ids.to(device), mb.attention_mask.to(device), mask, loss_cfg.entropy_coef > 0)
+                logp, entropy = token_logprobs(model, mb.input_ids.to(device), mb.attention_mask.to(device), mask, loss_cfg.entropy_coef > 0, chunk_mib=optim.logits_chunk_mib)
                 old = logp.detach() if old_all is None else old_all[rows, :width].to(device)
                 ref = None if ref_all is None else ref_all[rows, :width].to(device)
                 loss, stats = compute_loss(

@@ -12,12 +12,14 @@ import argparse
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from verigym.envs.actions import Answer, parse_action
-from verigym.envs.sql.env import SqlEnv
-from verigym.envs.sql.ranking import ExecutionAgreementScorer, Scorer, best_of_n
 from verigym.envs.sql.task import SqlTask
+
+if TYPE_CHECKING:  # the env and the ranking need sqlglot (the 'sql' extra): imported where used
+    from verigym.envs.sql.env import SqlEnv
+    from verigym.envs.sql.ranking import Scorer
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +41,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def cmd_best_of_n(args: argparse.Namespace) -> int:
     from verigym.agents.cli import parse_settings
+    from verigym.envs.sql.env import SqlEnv
+    from verigym.envs.sql.ranking import best_of_n
 
     if bool(args.candidates) == bool(args.agent):
         raise ValueError("give exactly one of --candidates FILE or --agent NAME")
@@ -54,6 +58,8 @@ def cmd_best_of_n(args: argparse.Namespace) -> int:
 
 def make_scorer(spec: str) -> Scorer:
     """The built-in agreement scorer, or the object a `module:factory` path builds."""
+    from verigym.envs.sql.ranking import ExecutionAgreementScorer, Scorer
+
     if spec == "agreement":
         return ExecutionAgreementScorer()
     from verigym.plugins.specs import resolve

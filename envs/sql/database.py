@@ -179,7 +179,15 @@ def visible_database(domain: str, seed: int) -> bytes:
 
 
 def variant_database(domain: str, variant_seed: int, gold_sql: str) -> bytes:
-    """A hidden variant: same schema, data from `variant_seed` with the gold query's literals planted."""
+    """A hidden variant: same schema, different rows.
+
+    Seeds from `probes.PROBE_BASE` up name probe databases (rows planted where near misses of the gold query
+    differ, see `probes`); smaller seeds a random profile with the gold query's literals planted.
+    """
+    from verigym.envs.sql import probes
+
+    if probes.is_probe_seed(variant_seed):
+        return probes.probe_database(domain, variant_seed, gold_sql)
     return build_database(domain, variant_seed, variant_profile(variant_seed), literal_hints(gold_sql))
 
 

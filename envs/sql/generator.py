@@ -5,6 +5,12 @@ candidate variant databases, and keeps the `n_variants` that separate gold from 
 (the distilled test-suite idea), always including one on which gold's result differs from its result on the
 visible database (so an answer that hard-codes the visible result fails) and requiring gold to return rows
 somewhere (so an always-empty answer fails). Queries that cannot meet both are redrawn.
+
+With `probe_variants=True` (the default) the candidates also include probe databases (`probes`: rows
+planted at, just below and just above every literal, duplicates, NULLs, ties) and at least
+`PROBE_QUOTA` of the chosen variants are probe databases, whatever the mutants say, so boundary mistakes
+outside the mutant list are caught too. `probe_variants=False` is the previous, random-profile builder
+(kept as the benchmark's baseline).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from verigym.envs.sql import database
+from verigym.envs.sql import database, probes
 from verigym.envs.sql.compare import canonical, is_ordered, results_match
 from verigym.envs.sql.grammar import LEVELS, SHAPES, Draft
 from verigym.envs.sql.mutants import mutants
@@ -23,6 +29,8 @@ from verigym.envs.sql.task import SqlTask
 from verigym.envs.sql.verifier import GOLD_LIMITS, run_on
 
 MAX_ATTEMPTS = 40
+PROBE_CANDIDATES = len(probes.BACKGROUNDS)
+PROBE_QUOTA = 3
 MUTANT_LIMITS = QueryLimits(time_s=1.0, max_rows=100_000)
 
 
@@ -36,14 +44,14 @@ class Selection:
 
 
 def generate_task(seed: int, difficulty: str | None = None, domains: Sequence[str] = (), dialect: str = "sqlite",
-                  n_variants: int = 4, n_candidates: int = 8) -> SqlTask:
+                  n_variants: int = 4, n_candidates: int = 8, probe_variants: bool = True) -> SqlTask:
     """The task for `seed` (see the module docstring); `difficulty` is one of LEVELS or None for any."""
-    task, _ = generate_with_stats(seed, difficulty, domains, dialect, n_variants, n_candidates)
+    task, _ = generate_with_stats(seed, difficulty, domains, dialect, n_variants, n_candidates, probe_variants)
     return task
 
 
 def generate_with_stats(seed: int, difficulty: str | None = None, domains: Sequence[str] = (), dialect: str = "sqlite",
-                        n_variants: int = 4, n_candidates: int = 8) -> tuple[SqlTask, Selection]:
+                        n_variants: int = 4, n_candidates: int = 8, probe_variants: bool = True) -> tuple[SqlTask, Selection]:
     """`generate_task` plus the mutant statistics of the chosen variants."""
     if difficulty is not None and difficulty not in LEVELS:
         raise ValueError(f"unknown difficulty {difficulty!r}; use one of {LEVELS} or None")
@@ -56,11 +64,16 @@ def generate_with_stats(seed: int, difficulty: str | None = None, domains: Seque
     domain = DOMAINS[rng.choice(sorted(domains or DOMAINS))]
     level = difficulty or rng.choice(LEVELS)
     visible = database.visible_database(domain.name, seed)
+    probe_rng = random.Random(f"sql-probes-{seed}")
+    quota = min(PROBE_QUOTA, n_variants - 1) if probe_variants else 0
     for _ in range(MAX_ATTEMPTS):
         draft: Draft = rng.choice(SHAPES[level])(rng, domain)
         candidates = [rng.randrange(1 << 28) * len(database.VARIANT_PROFILES) + k for k in range(n_candidates)]
+        if probe_variants:
+            base = probes.PROBE_BASE + probe_rng.randrange(1 << 28) * len(probes.BACKGROUNDS)
+            candidates += [base + k for k in range(PROBE_CANDIDATES)]
         selection = select_variants(draft.sql, visible, [database.variant_database(domain.name, s, draft.sql) for s in candidates],
-                                    candidates, n_variants)
+                                    candidates, n_variants, quota)
         if selection is not None:
             task = SqlTask(task_id=f"sql-{domain.name}-{level}-{seed}", seed=seed, question=draft.question,
                            gold_sql=draft.sql, domain=domain.name, difficulty=level, shape=draft.shape,
@@ -70,8 +83,12 @@ def generate_with_stats(seed: int, difficulty: str | None = None, domains: Seque
                        "this is a grammar bug, please report the seed")
 
 
-def select_variants(gold_sql: str, visible: bytes, candidates: list[bytes], seeds: list[int], k: int) -> Selection | None:
-    """Greedily pick `k` candidate databases that separate the most mutants; None if the query is unusable."""
+def select_variants(gold_sql: str, visible: bytes, candidates: list[bytes], seeds: list[int], k: int,
+                    probe_quota: int = 0) -> Selection | None:
+    """Greedily pick `k` candidate databases that separate the most mutants; None if the query is unusable.
+
+    At least `probe_quota` of them are probe databases (when that many are candidates).
+    """
     ordered = is_ordered(gold_sql)
     gold = [run_on(db, gold_sql, GOLD_LIMITS) for db in [visible, *candidates]]
     if not all(r.ok for r in gold):
@@ -91,8 +108,11 @@ def select_variants(gold_sql: str, visible: bytes, candidates: list[bytes], seed
         return None
     chosen = [max(differs, key=lambda i: (len(killed[i] - killed[0]), bool(gold[i].rows), -i))]
     covered = killed[0] | killed[chosen[0]]
+    probe_indices = {i for i in range(1, len(gold)) if probes.is_probe_seed(seeds[i - 1])}
     while len(chosen) < k:
         rest = [i for i in range(1, len(gold)) if i not in chosen]
+        if len(probe_indices & set(chosen)) < probe_quota and probe_indices & set(rest):
+            rest = [i for i in rest if i in probe_indices]
         best = max(rest, key=lambda i: (len(killed[i] - covered), bool(gold[i].rows), -i))
         chosen.append(best)
         covered |= killed[best]

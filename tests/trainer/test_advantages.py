@@ -132,3 +132,64 @@ def test_gdpo_weights_components():
 def test_gdpo_without_components_says_what_is_missing():
     with pytest.raises(ValueError, match="per-component"):
         run("gdpo", single_turn([1.0, 0.0], [0, 0]))
+
+
+# Per-turn (non-final) rewards, e.g. tool-use shaping: one group of three episodes.
+# ep0: turn rewards [0.2, 1.0]; ep1: [0.1, 0.0, 0.5]; ep2: [0.0, 0.3]. Totals 1.2, 0.6, 0.3.
+PER_TURN = [[0.2, 1.0], [0.1, 0.0, 0.5], [0.0, 0.3]]
+
+
+def per_turn_records():
+    from verigym.agents.records import EpisodeRecord, TurnRecord
+
+    records = []
+    for i, rewards in enumerate(PER_TURN):
+        ids, mask, turn_index = [1, 2, 3], [0, 0, 0], [-1, -1, -1]  # the prompt
+        for t in range(len(rewards)):
+            ids += [10 + t, 11 + t, 5, 6]  # two sampled tokens, then two observation tokens
+            mask += [1, 1, 0, 0]
+            turn_index += [t, t, -1, -1]
+        turns = [TurnRecord(action=f"a{t}", observation=[], reward=r) for t, r in enumerate(rewards)]
+        records.append(EpisodeRecord(env_id="x", task_id="t", seed=7, policy="p", total_reward=sum(rewards), turns=len(rewards),
+                                     turn_records=turns, token_ids=ids, loss_mask=mask, logprobs=[0.0] * len(ids), turn_index=turn_index))
+    return records
+
+
+def test_trloo_with_non_final_turn_rewards_by_hand():
+    from verigym.trainer.batch import advantage_inputs, build_batch
+
+    inputs = advantage_inputs(per_turn_records(), [], {})
+    torch.testing.assert_close(inputs.turn_rewards, torch.tensor([[0.2, 1.0, 0.0], [0.1, 0.0, 0.5], [0.0, 0.3, 0.0]]))
+    assert inputs.rewards.tolist() == pytest.approx([1.2, 0.6, 0.3])  # total_reward is the sum of turn rewards
+    # gamma 1: reward-to-go ep0 [1.2, 1.0], ep1 [0.6, 0.5, 0.5], ep2 [0.3, 0.3]
+    # turn 0: 1.2 - (0.6+0.3)/2 = 0.75 ; 0.6 - (1.2+0.3)/2 = -0.15 ; 0.3 - (1.2+0.6)/2 = -0.6
+    # turn 1: 1.0 - (0.5+0.3)/2 = 0.6  ; 0.5 - (1.0+0.3)/2 = -0.15 ; 0.3 - (1.0+0.5)/2 = -0.45
+    # turn 2: reached by ep1 only -> 0
+    expected = [[0.75, 0.6, 0.0], [-0.15, -0.15, 0.0], [-0.6, -0.45, 0.0]]
+    adv = compute_advantages(inputs, AdvantageConfig(estimator="trloo", gamma=1.0))
+    torch.testing.assert_close(adv, torch.tensor(expected), check_dtype=False)
+    # gamma 0.5: ep0 [0.2 + 0.5, 1.0] ; ep1 [0.1 + 0.5 * (0 + 0.5 * 0.5), 0.25, 0.5] = [0.225, 0.25, 0.5] ; ep2 [0.15, 0.3]
+    # turn 0: 0.7 - (0.225+0.15)/2 = 0.5125 ; 0.225 - (0.7+0.15)/2 = -0.2 ; 0.15 - (0.7+0.225)/2 = -0.3125
+    # turn 1: 1.0 - (0.25+0.3)/2 = 0.725 ; 0.25 - (1.0+0.3)/2 = -0.4 ; 0.3 - (1.0+0.25)/2 = -0.325
+    adv = compute_advantages(inputs, AdvantageConfig(estimator="trloo", gamma=0.5))
+    torch.testing.assert_close(adv, torch.tensor([[0.5125, 0.725, 0.0], [-0.2, -0.4, 0.0], [-0.3125, -0.325, 0.0]]), check_dtype=False)
+    # the batch places each turn's advantage on that turn's sampled tokens only
+    batch, _ = build_batch(per_turn_records(), AdvantageConfig(estimator="trloo", gamma=1.0))
+    ep1 = batch.advantages[1].tolist()
+    assert ep1[3:5] == pytest.approx([-0.15, -0.15]) and ep1[7:9] == pytest.approx([-0.15, -0.15]) and ep1[11:13] == [0.0, 0.0]
+    assert batch.advantages[0, 3:5].tolist() == pytest.approx([0.75, 0.75]) and batch.advantages[0, 7:9].tolist() == pytest.approx([0.6, 0.6])
+    assert (batch.advantages[batch.loss_mask == 0] == 0).all()
+    # episode-level estimators see the sum: dr_grpo = total - group mean 0.7
+    batch, turn_adv = build_batch(per_turn_records(), AdvantageConfig(estimator="dr_grpo"))
+    assert turn_adv[:, 0].tolist() == pytest.approx([0.5, -0.1, -0.4])
+
+
+def test_batch_drops_the_closing_observation_after_the_last_policy_token():
+    from verigym.trainer.batch import build_batch
+
+    records = per_turn_records()
+    batch, _ = build_batch(records, AdvantageConfig(estimator="trloo"))
+    # each episode ends with two observation tokens that nothing predicts: they are not in the batch
+    assert batch.attention_mask.sum(-1).tolist() == [len(r.token_ids) - 2 for r in records]
+    assert batch.input_ids.shape[1] == max(len(r.token_ids) for r in records) - 2
+    assert batch.norm_len == max(len(r.token_ids) for r in records)  # Dr. GRPO's constant keeps the recorded length

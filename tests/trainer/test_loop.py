@@ -109,6 +109,8 @@ def test_dropped_episodes_are_counted_and_skipped(tmp_path, tiny_model_dir):
     records = read_metrics(cfg.run_dir)
     # step 1 plays seeds 0,1 (seed 0 crashes: 4 dropped); step 2 plays seeds 2,3 (seed 3 crashes)
     assert [r["episodes/dropped"] for r in records] == [4.0, 4.0]
+    assert [r["episodes/dropped/verifier"] for r in records] == [4.0, 4.0]  # counted by the typed drop_reason
+    assert all(r["episodes/dropped/env"] == 0.0 and r["episodes/dropped/policy"] == 0.0 for r in records)
     assert all(r["episodes"] == 8.0 and "grad_norm" in r for r in records)
 
 

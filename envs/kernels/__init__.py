@@ -1,0 +1,1 @@
+"""`triton-kernels-v0`: write Triton kernels for PyTorch reference modules (KernelBench format)."""

@@ -1,0 +1,117 @@
+"""Token log-probabilities and entropies of a causal LM, computed only where they are used and in chunks.
+
+The backbone runs once over the (trimmed) sequences; the LM head, log-softmax and entropy then run only at
+the positions whose next token is wanted (policy tokens), `chunk_tokens` positions at a time, so peak memory
+is about `4 * chunk_tokens * vocab * 4` bytes instead of `4 * batch * length * vocab * 4` bytes. With
+gradients, each chunk is checkpointed (its logits are recomputed in the backward pass, never kept). Every
+position's values depend on that position only, so chunked and unchunked results are the same numbers.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+# A model whose logits are not a plain linear head of the last hidden state falls back to full logits.
+_HEAD_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "output_multiplier_scale", "logits_scaling")
+DEFAULT_CHUNK_MIB = 64.0
+# Chunks are balanced and at least this many rows: BLAS takes other code paths (other summation orders) for
+# matrices of a few rows, so tiny chunks would not reproduce the unchunked numbers bit for bit.
+MIN_CHUNK_ROWS = 16
+
+
+def chunk_tokens_for(vocab_size: int, chunk_mib: float = DEFAULT_CHUNK_MIB) -> int:
+    """How many positions one chunk holds so that its fp32 logits take at most `chunk_mib` MiB."""
+    return max(1, int(chunk_mib * 2**20) // (4 * max(vocab_size, 1)))
+
+
+def split_lm(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module] | None:
+    """(backbone, lm_head) of a Hugging Face causal LM (LoRA-wrapped or not), or None when its logits are
+    more than `lm_head(last_hidden_state)` (soft-capping, scaling): then full logits are used."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") and hasattr(model, "peft_config") else model
+    config = getattr(base, "config", None)
+    if config is None or any(getattr(config, name, None) not in (None, 1, 1.0) for name in _HEAD_TRANSFORMS):
+        return None
+    get_head = getattr(base, "get_output_embeddings", None)
+    head = get_head() if get_head is not None else None
+    backbone = getattr(base, getattr(base, "base_model_prefix", "model"), None)
+    if not isinstance(head, torch.nn.Linear) or not isinstance(backbone, torch.nn.Module) or backbone is base:
+        return None
+    return backbone, head
+
+
+def _chunk_values(logits: Tensor, targets: Tensor, want_entropy: bool, entropy_grad: bool) -> tuple[Tensor, Tensor]:
+    """Log-prob of `targets` and entropy of each row of `logits` [N, V] (fp32)."""
+    logp_all = torch.log_softmax(logits.float(), dim=-1)
+    logp = logp_all.gather(-1, targets[:, None]).squeeze(-1)
+    if not want_entropy:
+        return logp, logp.new_zeros(logp.shape)
+    with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
+    return logp, entropy
+
+
+def _head_chunk(hidden: Tensor, weight: Tensor, bias: Tensor | None, targets: Tensor, want_entropy: bool, entropy_grad: bool) -> tuple[Tensor, Tensor]:
+    return _chunk_values(torch.nn.functional.linear(hidden, weight, bias), targets, want_entropy, entropy_grad)
+
+
+def head_logprobs(
+    hidden: Tensor, head: torch.nn.Linear, targets: Tensor, chunk_tokens: int, want_entropy: bool = False, entropy_grad: bool = False
+) -> tuple[Tensor, Tensor | None]:
+    """Log-probs [N] of `targets` under `head(hidden)` ([N, H] -> [N, V]) and, if wanted, entropies [N],
+    in balanced chunks of at most `chunk_tokens` rows (at least MIN_CHUNK_ROWS), checkpointed when gradients
+    are on and there is more than one chunk."""
+    n = hidden.shape[0]
+    if n == 0:
+        empty = hidden.new_zeros(0, dtype=torch.float32)
+        return empty, (empty if want_entropy else None)
+    pieces = max(1, min(-(-n // max(1, int(chunk_tokens))), n // MIN_CHUNK_ROWS))
+    recompute = torch.is_grad_enabled() and pieces > 1
+    logps, entropies = [], []
+    for h, t in zip(torch.tensor_split(hidden, pieces), torch.tensor_split(targets, pieces), strict=True):
+        args = (h, head.weight, head.bias, t, want_entropy, entropy_grad)
+        lp, ent = checkpoint(_head_chunk, *args, use_reentrant=False) if recompute else _head_chunk(*args)
+        logps.append(lp)
+        entropies.append(ent)
+    logp = logps[0] if len(logps) == 1 else torch.cat(logps)
+    entropy = (entropies[0] if len(entropies) == 1 else torch.cat(entropies)) if want_entropy else None
+    return logp, entropy
+
+
+def sequence_logprobs(
+    model: torch.nn.Module,
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    positions: Tensor | None = None,
+    *,
+    want_entropy: bool = False,
+    entropy_grad: bool = False,
+    chunk_tokens: int | None = None,
+    chunk_mib: float = DEFAULT_CHUNK_MIB,
+) -> tuple[Tensor, Tensor | None]:
+    """Log-prob of each token given its prefix, [B, L], and optionally the entropy of the distribution it was
+    drawn from, [B, L]; computed only where `positions` [B, L] is nonzero (everywhere after position 0 when
+    None), 0 elsewhere. `chunk_tokens` (default: as many as fit `chunk_mib` MiB of fp32 logits) bounds the
+    logits held at once."""
+    b, length = input_ids.shape
+    wanted = torch.ones_like(input_ids, dtype=torch.bool) if positions is None else positions.bool().clone()
+    wanted[:, 0] = False
+    wanted &= attention_mask.bool()
+    rows, cols = wanted.nonzero(as_tuple=True)
+    targets = input_ids[rows, cols]
+    parts = split_lm(model)
+    if parts is not None:
+        backbone, head = parts
+        hidden = backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+        chunk = chunk_tokens if chunk_tokens is not None else chunk_tokens_for(head.out_features, chunk_mib)
+        flat_lp, flat_ent = head_logprobs(hidden[rows, cols - 1], head, targets, chunk, want_entropy, entropy_grad)
+    else:  # full logits (a head this module cannot split off)
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+        flat_lp, flat_ent = _chunk_values(logits[rows, cols - 1], targets, want_entropy, entropy_grad)
+        flat_ent = flat_ent if want_entropy else None
+    logp = torch.zeros(b, length, dtype=torch.float32, device=input_ids.device).index_put((rows, cols), flat_lp)
+    entropy = None
+    if flat_ent is not None:
+        entropy = torch.zeros(b, length, dtype=torch.float32, device=input_ids.device).index_put((rows, cols), flat_ent)
+    return logp, entropy
