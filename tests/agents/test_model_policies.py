@@ -21,7 +21,9 @@ def beam_env():
 
 
 def play(policy, seeds=(0, 1, 2), sampling=GREEDY, group_size=1):
-    return collect(beam_env(), policy, list(seeds), group_size=group_size, max_turns=3, sampling=sampling)
+    # lockstep: batch composition depends only on the seeds, so seeded sampling replays exactly
+    return collect(beam_env(), policy, list(seeds), group_size=group_size, max_turns=3, sampling=sampling,
+                   schedule="lockstep")
 
 
 def forward_logprobs(model, ids):

@@ -40,7 +40,7 @@ def test_auto_falls_back_to_local_with_a_reason(monkeypatch, local_backend):
     choice = choose_backend("auto")
     assert choice.backend == "local" and "Docker not usable" in choice.reason
     assert choice.as_metadata()["backend"] == "local"
-    with pytest.raises(ValueError, match="auto, local, docker"):
+    with pytest.raises(ValueError, match="sandbox backend must be one of auto, docker, local"):
         choose_backend("podman")
 
 
