@@ -130,6 +130,6 @@ def test_real_vocabulary_long_episode_bounded_memory_and_identical_values(tmp_pa
     full_logits_mib = (EPISODE - 1) * REAL_VOCAB * 4 / 2**20  # 1,160 MiB for one fp32 copy
     print(f"peak increase: chunked {chunked_mib:.0f} MiB (bound {BOUND_MIB:.0f}), full logits {full_mib:.0f} MiB")
     assert chunked_mib < BOUND_MIB
-    assert full_mib > 2 * full_logits_mib * 0.9  # the measurement sees the unchunked pass's logits
+    assert full_mib > full_logits_mib * 0.9  # the measurement sees at least one full copy of the logits
     assert torch.equal(chunked["logp"], full["logp"])
     assert torch.equal(chunked["entropy"], full["entropy"])
