@@ -121,8 +121,8 @@ class _StartEnv:
             def opening_messages(self, task):
                 return [{"role": "user", "content": "hi"}]
 
-            def on_turn(self, action):
-                raise NotImplementedError
+            def on_turn(self, action):  # never stepped: only reset() is timed
+                raise NotImplementedError("the start-latency env is never stepped")
 
             def oracle_action(self):
                 return ""

@@ -104,10 +104,12 @@ class WebEnv(TextEnv[WebTask]):
 
     # --- what a site supplies ----------------------------------------------------------------------
     def make_app(self, db_path: str) -> Any:
-        raise NotImplementedError
+        """The site's WSGI app over the episode's database (each site subclass supplies it)."""
+        raise NotImplementedError(f"{type(self).__name__} must supply make_app()")
 
     def seed_database(self, task: WebTask) -> Callable[[str], None]:
-        raise NotImplementedError
+        """A function that writes the task's seeded data into a fresh database (each site subclass supplies it)."""
+        raise NotImplementedError(f"{type(self).__name__} must supply seed_database()")
 
     # --- TextEnv -----------------------------------------------------------------------------------
     def build_rubric(self) -> Rubric:
