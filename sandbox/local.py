@@ -182,7 +182,6 @@ class LocalBackend:
         inner: list[str],
         workdir: str | None,
         disable_userns: bool,
-        info_fd: int | None = None,
         limits: Limits | None = None,
         mounts: tuple[HostMount, ...] = (),
     ) -> list[str]:
@@ -255,8 +254,6 @@ class LocalBackend:
                 "--chdir",
                 WORKDIR,
             ]
-            if info_fd is not None:
-                argv += ["--info-fd", str(info_fd)]
             for key, value in sandbox_env(WORKDIR).items():
                 argv += ["--setenv", key, value]
             return [*argv, "--", *inner]
@@ -335,16 +332,16 @@ class LocalBackend:
         host_sock, child_sock = socket.socketpair()
         worker_path = "/.verigym/worker.py" if mechanism == "bubblewrap" else str(WORKER)
         inner = [PYTHON, "-I", "-S", worker_path, "--fd", str(child_sock.fileno()), "--config", json.dumps(config)]
-        info_r, info_w = os.pipe() if mechanism == "bubblewrap" else (None, None)
-        argv = self._wrap(mechanism, inner, workdir, self._probe.disable_userns, info_w, limits, mounts)
-        fds = (child_sock.fileno(),) if info_w is None else (child_sock.fileno(), info_w)
+        # No --info-fd: if this process died before bwrap wrote to it, bwrap would die of SIGPIPE before
+        # letting its child run, and the child would wait forever (seen as a leaked, childless bwrap).
+        argv = self._wrap(mechanism, inner, workdir, self._probe.disable_userns, limits=limits, mounts=mounts)
         try:
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
-                pass_fds=fds,
+                pass_fds=(child_sock.fileno(),),
                 start_new_session=True,
                 env={"PATH": SANDBOX_PATH},
                 cwd="/",
@@ -352,22 +349,16 @@ class LocalBackend:
             )
         finally:
             child_sock.close()
-            if info_w is not None:
-                os.close(info_w)
         destroyer = _Destroyer(proc, host_dir)
         session = Session(
             host_sock, destroyer, limits=limits, isolation=self.isolation, id=f"local-{uuid.uuid4().hex[:10]}"
         )
         try:
             session.ping(timeout=30)
-            if info_r is not None:  # bwrap's PID 1 in the sandbox: killing it tears the whole PID namespace down
-                with os.fdopen(info_r, "rb") as info:
-                    destroyer.ns_init = json.loads(info.read())["child-pid"]
-                info_r = None
+            if mechanism == "bubblewrap":  # bwrap's PID 1 in the sandbox: killing it tears the PID namespace down
+                destroyer.ns_init = _only_child(proc.pid)
         except Exception as exc:  # any failure to start: tear down, then report with bwrap's own words
             session.close()
-            if info_r is not None:
-                os.close(info_r)
             err = destroyer.stderr_tail
             raise SandboxUnavailableError(
                 f"the local sandbox ({mechanism}) did not start: {exc}; stderr: {err}"
@@ -400,7 +391,7 @@ class LocalBackend:
         if host_dir:
             env = [f"{k}={v}" for k, v in sandbox_env(host_dir).items()]
             inner = ["/bin/sh", "-c", 'cd "$0" && exec "$@"', host_dir, "/usr/bin/env", "-i", *env, *inner]
-        wrapped = self._wrap(mechanism, inner, host_dir, self._probe.disable_userns, None, limits)
+        wrapped = self._wrap(mechanism, inner, host_dir, self._probe.disable_userns, limits)
         if mechanism == "bubblewrap":  # this thread waits for the run, so tying the sandbox to it is safe here
             wrapped.insert(1, "--die-with-parent")
         data = stdin.encode() if isinstance(stdin, str) else stdin
@@ -456,6 +447,15 @@ class _Destroyer:
             self.proc.stderr.close()
         if self.host_dir:
             shutil.rmtree(self.host_dir, ignore_errors=True)
+
+
+def _only_child(pid: int) -> int | None:
+    """The one child of `pid` (bwrap's sandbox PID 1 once the worker answered), or None if not exactly one."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    return int(children[0]) if len(children) == 1 else None
 
 
 def _parent_of(pid: int) -> int | None:

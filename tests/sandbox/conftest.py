@@ -114,13 +114,31 @@ class HostState:
             time.sleep(0.1)
 
 
+def describe_leaks(leaks: dict[str, set]) -> dict[str, list[str]]:
+    """Leaked processes with their command lines and parents, so a failure says which sandbox it came from."""
+    described = {k: sorted(map(str, v)) for k, v in leaks.items()}
+    if "processes" in leaks:
+        described["processes"] = [_describe_pid(pid) for pid in sorted(leaks["processes"])]
+    return described
+
+
+def _describe_pid(pid: int) -> str:
+    try:
+        cmdline = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace").strip()
+        ppid = next(line.split()[1] for line in open(f"/proc/{pid}/status") if line.startswith("PPid:"))
+        parent = open(f"/proc/{ppid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except (OSError, StopIteration):
+        return f"{pid} (gone)"
+    return f"{pid} {cmdline!r} (parent {ppid} {parent!r})"
+
+
 @pytest.fixture
 def host_state():
     """Fails the test if sandbox processes or containers outlive it."""
     state = HostState()
     yield state
     leaks = state.leaks()
-    assert not leaks, f"sandboxes leaked on the host: {leaks}"
+    assert not leaks, f"sandboxes leaked on the host: {describe_leaks(leaks)}"
 
 
 @pytest.fixture

@@ -234,7 +234,8 @@ def test_a_killed_process_leaves_no_sandbox_behind(host_state, tmp_path):
 
     if docker_answers() is None:
         backends.append("docker")
-    for backend in backends:
+    # local three times: a kill that lands while the warm pool is starting a sandbox once left a bwrap behind
+    for backend in ["local", "local", *backends[1:]]:
         proc = subprocess.Popen([sys.executable, str(script), backend], stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "ready"
         os.kill(proc.pid, signal.SIGKILL)
