@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import textwrap
 
@@ -33,6 +34,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--schedule", default="pipelined", choices=("pipelined", "lockstep"),
         help="pipelined (default: env steps overlap generation) or lockstep (sampled runs replay exactly)",
     )
+    run.add_argument(
+        "--tokenizer", metavar="MODEL_DIR",
+        help="record token ids and loss masks with this model's tokenizer (for text-only agents such as oracle; e.g. SFT data)",
+    )
+    run.add_argument(
+        "--ray", metavar="ADDRESS",
+        help="run the envs on Ray actors: 'local' starts Ray here; 'auto', HOST:PORT or ray://HOST:PORT join a cluster",
+    )
+    run.add_argument("--ray-workers", type=int, default=2, metavar="N", help="env worker actors with --ray (default 2)")
     run.add_argument("--no-progress", action="store_true")
     run.set_defaults(func=cmd_run)
 
@@ -76,7 +86,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         agent_kwargs["model"] = args.model
     policy = make_policy(args.agent, **agent_kwargs)
     sampling = SamplingParams(temperature=args.temperature, max_tokens=args.max_tokens)
-    _, summary = run_episodes(
+    tokenizer = None
+    if args.tokenizer:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    run = functools.partial(
+        run_episodes,
         args.env,
         policy,
         n=args.n,
@@ -86,10 +102,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         sampling=sampling,
         env_kwargs=parse_settings(args.env_arg),
         progress=not args.no_progress,
-        sandbox=args.sandbox,
         schedule=args.schedule,
+        tokenizer=tokenizer,
     )
+    if not args.ray:
+        _, summary = run(sandbox=args.sandbox)
+        print(summary.table())
+        return 0
+    from verigym.agents.ray_workers import RayEnvWorkers, RaySettings
+    from verigym.sandbox.provider import SandboxSettings
+
+    settings = RaySettings(address=args.ray, workers=args.ray_workers)
+    with RayEnvWorkers(settings, SandboxSettings(backend=args.sandbox), concurrency=args.concurrency) as workers:
+        _, summary = run(sandbox=None, workers=workers)
+        nodes = len({p["node"] for p in workers.placement})
     print(summary.table())
+    print(f"ray: {settings.workers} workers on {nodes} node(s)")
     return 0
 
 

@@ -91,6 +91,7 @@ def collect(
     schedule: str = "pipelined",
     sandbox: Any = None,
     component_names: Sequence[str] | None = None,
+    workers: Any = None,
 ) -> list[EpisodeRecord]:
     """Play `group_size` episodes on each task seed; records come back in (seed, sample) order.
 
@@ -102,8 +103,10 @@ def collect(
     or `lockstep` (see the module docstring). `sandbox` is a backend name, a `SandboxSettings` or a
     `SandboxProviders` the caller owns (default: `auto`); it is used only by envs that declare
     `sandbox_requirements`. `component_names` (the rubric's, read once by the caller) saves building a probe env.
+    `workers` (a `verigym.agents.ray_workers.RayEnvWorkers`) runs the envs on Ray actors instead of in this
+    process, each actor with its own sandbox providers (so `sandbox` must then be left out).
     Episode failures never raise: a `VerifierError` drops the episode with its typed reason (`verifier`,
-    `sandbox`), a policy failure with `policy`, anything else with `env` and a traceback in
+    `sandbox`, `worker`), a policy failure with `policy`, anything else with `env` and a traceback in
     `metadata["traceback"]`. A `RubricMismatchError` (a bug in the env) stops the run. Each episode's env is
     closed when the episode ends (releasing its sandbox session) unless `close_envs=False`.
     """
@@ -116,12 +119,13 @@ def collect(
     env_kwargs = dict(env_kwargs or {})
     if max_turns is not None:
         env_kwargs["max_turns"] = max_turns
-    if isinstance(env, str):
-        factory: EnvFactory = lambda: make(env, **env_kwargs)  # noqa: E731
-    elif env_kwargs:
-        factory = _configured(env, env_kwargs)
+    if workers is not None:
+        if sandbox is not None:
+            raise ValueError("with workers=, envs use each worker's own sandbox providers: pass the sandbox setting to "
+                             "RayEnvWorkers(sandbox=...) and leave collect's sandbox out")
+        factory: EnvFactory = workers.env_factory(env, env_kwargs)
     else:
-        factory = env
+        factory = env_factory(env, env_kwargs)
     name = env_id or (env if isinstance(env, str) else "")
     if component_names is None or not name:
         probe = factory()
@@ -196,6 +200,7 @@ def collect(
             raise e.fatal
         live.pop(e.index, None)
         results[e.index] = record = _finish(e, tokenizer)
+        record.metadata.update(getattr(e.env, "worker_metadata", None) or {})  # remote envs: a worker retry
         if close_envs and e.env is not None:
             error = _close(e.env)
             if error:
@@ -274,6 +279,13 @@ def _gather(ready: queue.Queue) -> list[Any]:
             batch.append(ready.get_nowait())
         except queue.Empty:
             return batch
+
+
+def env_factory(env: str | EnvFactory, env_kwargs: dict[str, Any]) -> EnvFactory:
+    """A zero-argument factory for `env` (a registered id or a factory) with `env_kwargs` applied."""
+    if isinstance(env, str):
+        return lambda: make(env, **env_kwargs)
+    return _configured(env, env_kwargs) if env_kwargs else env
 
 
 def _configured(factory: EnvFactory, settings: dict[str, Any]) -> EnvFactory:
@@ -382,6 +394,8 @@ def _apply_turn(episode: _Episode, completion: Completion, tokenizer: Any, eos: 
         record.components = dict(info["reward_components"])
         verdict = info.get("verdict")
         record.success = bool(terminated and verdict is not None and verdict.passed)
+        if verdict is not None and isinstance(verdict.details.get("per_test"), list):  # per-test outcomes, for shaping
+            record.metadata["per_test"] = [int(bool(x)) for x in verdict.details["per_test"]]
         episode.done = True
     if tokenizer is None or episode.ids is None:
         return

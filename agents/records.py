@@ -20,10 +20,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from verigym.envs.spaces import Message
+from verigym.envs.verdict import DropReason
 
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
-DROP_REASONS = ("verifier", "sandbox", "policy", "env", "budget")  # verigym.envs.verdict.DropReason values
+DROP_REASONS = tuple(reason.value for reason in DropReason)  # verifier, sandbox, policy, env, budget, worker
 COMPONENT_PREFIX = "reward_"
 
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])

@@ -47,8 +47,8 @@ class RunSummary:
 
     @property
     def dropped_verifier(self) -> int:
-        """Episodes dropped because grading itself failed (the verifier, the sandbox or the harness)."""
-        return self.dropped.get("verifier", 0) + self.dropped.get("sandbox", 0)
+        """Episodes dropped because grading itself failed (the verifier, the sandbox, the harness or its worker)."""
+        return self.dropped.get("verifier", 0) + self.dropped.get("sandbox", 0) + self.dropped.get("worker", 0)
 
     @property
     def errored(self) -> int:
@@ -123,9 +123,14 @@ def run_episodes(
     env_factory: Callable[[], TextEnv] | None = None,
     sandbox: Any = None,
     schedule: str = "pipelined",
+    tokenizer: Any = None,
+    workers: Any = None,
 ) -> tuple[list[EpisodeRecord], RunSummary]:
     """Run `n` episodes (seeds `seed`..`seed+n-1`), `concurrency` at a time (see `collect` for `schedule`
-    and `sandbox`: a backend name, `SandboxSettings` or `SandboxProviders`); stream them to `out` if given."""
+    and `sandbox`: a backend name, `SandboxSettings` or `SandboxProviders`); stream them to `out` if given.
+    `tokenizer` (default: the policy's) gives text-only policies such as `oracle` token ids and loss masks,
+    so their episodes can be used for SFT (`verigym sft`). `workers` (`RayEnvWorkers`) runs the envs on Ray
+    actors (then `sandbox` must be None: each worker has its own providers)."""
     start = time.perf_counter()
     records = collect(
         env_factory or env_id,
@@ -139,5 +144,7 @@ def run_episodes(
         env_id=env_id,
         sandbox=sandbox,
         schedule=schedule,
+        tokenizer=tokenizer,
+        workers=workers,
     )
     return records, summarize(records, env_id, policy.name, time.perf_counter() - start, str(out) if out else None)

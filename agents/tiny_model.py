@@ -4,6 +4,10 @@
 (every string tokenizes: the 256 byte symbols plus deterministic merges learnt from a built-in corpus) with
 a Qwen-style chat template, single tokens for the action tags (`<answer>`, `<tool_call>`, `<think>` and
 their closers), and a Qwen2 causal LM with head_dim 64 (what vLLM's CPU attention supports).
+
+`corpus="beam-statics"` learns the merges from beam-statics text as well (the rules, generated beam
+descriptions, oracle check calls and answers), so with a larger `vocab_size` (e.g. 1024) the beam prompt
+and its replies take a fraction of the tokens (measured in `tests/agents/test_tiny_model_corpus.py`).
 """
 
 from __future__ import annotations
@@ -51,13 +55,42 @@ def _byte_alphabet() -> dict[int, str]:
     return mapping
 
 
-def _learn_merges(n_merges: int) -> list[tuple[str, str]]:
+CORPORA = ("default", "beam-statics")
+
+
+def corpus_text(corpus: str = "default") -> str:
+    """The text merges are learnt from: the built-in corpus, plus generated task text for a named family."""
+    if corpus == "default":
+        return _CORPUS
+    if corpus == "beam-statics":
+        return _CORPUS + _beam_statics_text()
+    raise ValueError(f"unknown tokenizer corpus {corpus!r}; choose one of {list(CORPORA)}")
+
+
+def _beam_statics_text(tasks: int = 240) -> str:
+    """The rules for every check budget, and the beam, check call and answer of `tasks` generated tasks."""
+    from verigym.envs.actions import format_answer, format_tool_call
+    from verigym.envs.beam_statics.generator import generate_task
+    from verigym.envs.beam_statics.ground_truth import gold_reactions
+    from verigym.envs.beam_statics.prompt import describe, system_prompt
+    from verigym.envs.beam_statics.task import CATEGORIES
+    from verigym.envs.beam_statics.verifier import show
+
+    parts = [system_prompt(checks, turns) for checks in (0, 1, 2) for turns in (2, 3, 4, 6)]
+    for seed in range(tasks):
+        task = generate_task(seed, CATEGORIES)
+        gold = {name: show(name, value) for name, value in gold_reactions(task).items()}
+        parts += [describe(task), format_tool_call("check", gold), format_answer(", ".join(f"{k} = {v}" for k, v in gold.items()))]
+    return "\n".join(parts)
+
+
+def _learn_merges(n_merges: int, corpus: str = "default") -> list[tuple[str, str]]:
     """Deterministic BPE merges: most frequent pair first, ties broken lexicographically."""
     from tokenizers import pre_tokenizers
 
     pre = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     words: Counter[tuple[str, ...]] = Counter()
-    for piece, _ in pre.pre_tokenize_str(_CORPUS):
+    for piece, _ in pre.pre_tokenize_str(corpus_text(corpus)):
         words[tuple(piece)] += 1
     merges: list[tuple[str, str]] = []
     for _ in range(n_merges):
@@ -85,14 +118,15 @@ def _learn_merges(n_merges: int) -> list[tuple[str, str]]:
     return merges
 
 
-def build_tokenizer(vocab_size: int = DEFAULT_VOCAB_SIZE):  # -> tokenizers.Tokenizer
-    """A byte-level BPE tokenizer with exactly `vocab_size` tokens (bytes + merges + special/action tokens)."""
+def build_tokenizer(vocab_size: int = DEFAULT_VOCAB_SIZE, corpus: str = "default"):  # -> tokenizers.Tokenizer
+    """A byte-level BPE tokenizer with exactly `vocab_size` tokens (bytes + merges + special/action tokens),
+    merges learnt from `corpus` (see `CORPORA`)."""
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
 
     n_fixed = 256 + len(SPECIAL_TOKENS) + len(ACTION_TOKENS)
     if vocab_size < n_fixed:
         raise ValueError(f"vocab_size must be at least {n_fixed} (256 bytes + special tokens), got {vocab_size}")
-    merges = _learn_merges(vocab_size - n_fixed)
+    merges = _learn_merges(vocab_size - n_fixed, corpus)
     vocab: dict[str, int] = {}
     for symbol in sorted(_byte_alphabet().values(), key=lambda s: ord(s)):
         vocab[symbol] = len(vocab)
@@ -123,6 +157,7 @@ def build_tiny_model(
     vocab_size: int | None = None,
     seed: int = 0,
     init_std: float = 0.1,
+    corpus: str = "default",
 ) -> Path:
     """Write a random Qwen2 chat model (HF format) to `out_dir` and return its path; same seed, same weights.
 
@@ -140,7 +175,7 @@ def build_tiny_model(
         raise ValueError(f"head_dim = hidden/heads must be 64 (vLLM's CPU attention), got {hidden}/{heads}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    raw = build_tokenizer(vocab_size or DEFAULT_VOCAB_SIZE)
+    raw = build_tokenizer(vocab_size or DEFAULT_VOCAB_SIZE, corpus)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=raw,
         bos_token=None,
@@ -181,6 +216,6 @@ def build_tiny_model(
     model.generation_config.bos_token_id = config.bos_token_id
     model.save_pretrained(out, safe_serialization=True)
     (out / "verigym_tiny.json").write_text(
-        json.dumps({"layers": layers, "hidden": hidden, "heads": heads, "kv_heads": kv_heads, "vocab_size": vocab, "seed": seed}) + "\n"
+        json.dumps({"layers": layers, "hidden": hidden, "heads": heads, "kv_heads": kv_heads, "vocab_size": vocab, "seed": seed, "corpus": corpus}) + "\n"
     )
     return out

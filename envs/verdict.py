@@ -15,6 +15,7 @@ class DropReason(enum.StrEnum):
     POLICY = "policy"  # the policy produced no completion
     ENV = "env"  # the env raised (a bug, or bad task data)
     BUDGET = "budget"  # a run-level budget (time) ended the episode before it could be scored
+    WORKER = "worker"  # the remote env worker (a Ray actor) running the episode was lost, and its retry too
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,8 @@ def test_pyproject_extras_match_the_commands(from_pyproject) -> None:
     assert {"trl", "datasets", "torch", "sqlglot"} <= set(table["bench"])
     assert "vllm" not in table["all"] and set(table["all"]) >= set(table["train"]) | set(table["integrations"])
     for module, extra in {"sqlglot": "sql", "torch": "train", "transformers": "llm", "triton": "kernels",
-                          "datasets": "bench", "openenv": "openenv", "vllm": "vllm", "docker": "docker"}.items():
+                          "datasets": "bench", "openenv": "openenv", "vllm": "vllm", "docker": "docker",
+                          "ray": "ray"}.items():
         assert extras.extra_for_module(module) == extra, module
     assert extras.extra_for_module("no_such_package_anywhere") is None
 

@@ -142,7 +142,7 @@ def test_core_install_names_the_extra_a_command_needs(core_venv: Path) -> None:
     for args, extra in (
         (("run", "sql-v0", "-n", "1"), "sql"),
         (("sql", "best-of-n", "--agent", "oracle", "-n", "1"), "sql"),
-        (("train", "examples/configs/demo.toml"), "train"),
+        (("train", "examples/configs/smoke_copy_digits.toml"), "train"),
         (("model", "tiny", "--out", "tiny-model"), "train"),
         (("run", "beam-statics-v0", "--agent", "openai", "-n", "1"), "llm"),
     ):

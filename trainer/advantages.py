@@ -23,6 +23,7 @@ class AdvantageInputs:
     `turn_rewards[i, t]` is the reward after turn t (0 on padding), `turn_mask[i, t]` is 1 on played turns,
     `groups[i]` is the group key (episodes sampled from the same task share it), `components[i, c]` is reward
     component c of episode i and `component_weights[c]` its rubric weight (used by `gdpo`).
+    `process_rewards[i, t]` is a step scorer's reward for turn t, kept apart from the outcome (used by `hybrid`).
     """
 
     turn_rewards: Tensor
@@ -30,6 +31,7 @@ class AdvantageInputs:
     groups: Tensor
     components: Tensor | None = None
     component_weights: Tensor | None = None
+    process_rewards: Tensor | None = None
 
     @property
     def rewards(self) -> Tensor:
@@ -39,11 +41,13 @@ class AdvantageInputs:
 
 @dataclass(frozen=True)
 class AdvantageConfig:
-    """Estimator settings. `eps` guards divisions by a standard deviation; `gamma` discounts turns (trloo)."""
+    """Estimator settings. `eps` guards divisions by a standard deviation; `gamma` discounts turns (trloo,
+    hybrid); `process_coef` weighs the normalised process rewards against the outcome (hybrid)."""
 
     estimator: str = "grpo"
     eps: float = 1e-6
     gamma: float = 1.0
+    process_coef: float = 1.0
 
 
 

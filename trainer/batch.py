@@ -72,7 +72,13 @@ def advantage_inputs(records: Sequence[EpisodeRecord], component_names: Sequence
     groups = torch.tensor([keys[group_key(r)] for r in records], dtype=torch.long)
     components = torch.tensor([[float(r.components.get(c, 0.0)) for c in component_names] for r in records]) if component_names else None
     comp_w = torch.tensor([float(weights.get(c, 1.0)) for c in component_names]) if component_names else None
-    return AdvantageInputs(turn_rewards, turn_mask, groups, components, comp_w)
+    process = None
+    if any("process_rewards" in r.metadata for r in records):  # a step scorer ran (shaping.process)
+        process = torch.zeros(len(records), n_turns)
+        for i, r in enumerate(records):
+            for t, value in enumerate(r.metadata.get("process_rewards", [])[:n_turns]):
+                process[i, t] = float(value)
+    return AdvantageInputs(turn_rewards, turn_mask, groups, components, comp_w, process)
 
 
 def group_key(record: EpisodeRecord) -> object:

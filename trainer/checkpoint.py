@@ -23,12 +23,15 @@ PREFIX = "step-"
 
 @dataclass
 class TrainerState:
-    """Where the run is: the last finished step, the next training task seed, and evaluation results."""
+    """Where the run is: the last finished step, the next training task seed, evaluation results, and the
+    reward shapers' state (per-problem histories; JSON-able)."""
 
     step: int = 0
     next_seed: int = 0
     episodes_seen: int = 0
     evals: dict[str, float] = field(default_factory=dict)
+    shaping: dict[str, Any] = field(default_factory=dict)
+    world_size: int = 1  # torchrun processes that wrote the checkpoint; resume needs the same number
 
 
 def rng_state() -> dict[str, Any]:

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from verigym.agents.ray_workers import RaySettings
 from verigym.trainer.advantages import ADVANTAGE_ESTIMATORS
 from verigym.trainer.losses import AGGREGATIONS, KL_ESTIMATORS, POLICY_LOSSES, LossConfig
+from verigym.trainer.shaping import ShapingConfig
 
 
 @dataclass
@@ -30,6 +32,8 @@ class TinyModelConfig:
     # std of the random init. 0.02 (the usual HF value) gives near-uniform initial next-token
     # distributions; the builder's default 0.1 gives peaked ones, on which RL collapses onto a constant answer
     init_std: float = 0.1
+    vocab_size: int | None = None  # None: the builder's 512
+    corpus: str = "default"  # tokenizer merges: "default" or "beam-statics" (see agents/tiny_model.py)
 
 
 @dataclass
@@ -83,6 +87,8 @@ class RolloutConfig:
     (e.g. ["</answer>"]). `dynamic_sampling` drops zero-variance groups and refills them from new seeds.
     `schedule` is the collector's: "lockstep" (default: batch composition depends only on the seeds, so a
     resumed run replays bit-exactly) or "pipelined" (env steps overlap generation; samples depend on timing).
+    `backend` is where envs run: "local" (this process) or "ray" (Ray actors, set up by `[rollout.ray]`:
+    `RaySettings`, see agents/README.md; needs the `ray` extra).
     """
 
     engine: str = "vllm"
@@ -99,6 +105,8 @@ class RolloutConfig:
     max_model_len: int = 512
     dynamic_sampling: bool = False
     max_resample_rounds: int = 3
+    backend: str = "local"
+    ray: RaySettings = field(default_factory=RaySettings)
 
 
 @dataclass
@@ -108,6 +116,7 @@ class AlgorithmConfig:
     advantage: str = "grpo"
     gamma: float = 1.0
     eps: float = 1e-6
+    process_coef: float = 1.0  # `hybrid`: weight of the batch-normalised process rewards (shaping.process)
 
 
 @dataclass
@@ -173,6 +182,7 @@ class TrainerConfig:
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    shaping: ShapingConfig = field(default_factory=ShapingConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
@@ -187,10 +197,12 @@ class TrainerConfig:
         checks = [
             (self.rollout.engine in policies, f"rollout.engine {self.rollout.engine!r} is not a registered policy; choose one of {policies}"),
             (self.rollout.schedule in ("lockstep", "pipelined"), f"rollout.schedule must be 'lockstep' or 'pipelined', got {self.rollout.schedule!r}"),
+            (self.rollout.backend in ("local", "ray"), f"rollout.backend must be 'local' or 'ray', got {self.rollout.backend!r}"),
             (self.sandbox.backend in sandboxes, f"sandbox.backend {self.sandbox.backend!r} unknown; choose one of {sandboxes}"),
             (self.sandbox.pool_size is None or (isinstance(self.sandbox.pool_size, int) and self.sandbox.pool_size >= 1), f"sandbox.pool_size must be an int >= 1 (or left out), got {self.sandbox.pool_size!r}"),
             (self.optim.logits_chunk_mib > 0, f"optim.logits_chunk_mib must be > 0, got {self.optim.logits_chunk_mib}"),
             (self.algorithm.advantage in ADVANTAGE_ESTIMATORS, f"algorithm.advantage {self.algorithm.advantage!r} unknown; choose one of {ADVANTAGE_ESTIMATORS.names()}"),
+            (self.algorithm.advantage != "hybrid" or bool(self.shaping.process.scorer), 'algorithm.advantage "hybrid" needs process rewards: set shaping.process.scorer (e.g. "rules")'),
             (self.loss.policy_loss in POLICY_LOSSES, f"loss.policy_loss {self.loss.policy_loss!r} unknown; choose one of {POLICY_LOSSES.names()}"),
             (self.loss.aggregation in AGGREGATIONS, f"loss.aggregation {self.loss.aggregation!r} unknown; choose one of {AGGREGATIONS.names()}"),
             (self.loss.kl_estimator in KL_ESTIMATORS, f"loss.kl_estimator {self.loss.kl_estimator!r} unknown; choose one of {KL_ESTIMATORS.names()}"),
@@ -203,6 +215,7 @@ class TrainerConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"config: {message}")
+        self.shaping.check()
         return self
 
     def to_dict(self) -> dict[str, Any]:

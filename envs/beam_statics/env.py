@@ -29,7 +29,8 @@ class BeamStaticsConfig(EnvConfig):
     `categories` / `exclude_categories` select tasks by category (`overhang/point`), layout (`overhang`)
     or loading (`udl`); empty `categories` means all. `lengths` bounds the beam length in units of L.
     `max_checks` is the `check` tool budget per episode. `cross_check` also solves every task with sympy's
-    Beam at reset (slow) and raises VerifierError if the two ground truths disagree.
+    Beam at reset (slow) and raises VerifierError if the two ground truths disagree. `max_loads` caps the
+    number of loads per beam (None: the loading's full range; an easier curriculum for small models).
     """
 
     max_turns: int = 6
@@ -38,6 +39,7 @@ class BeamStaticsConfig(EnvConfig):
     exclude_categories: tuple[str, ...] = ()
     lengths: tuple[int, int] = DEFAULT_LENGTHS
     cross_check: bool = False
+    max_loads: int | None = None
 
     def __post_init__(self) -> None:
         self.categories = _names(self.categories, "categories")
@@ -49,6 +51,8 @@ class BeamStaticsConfig(EnvConfig):
             raise ValueError(f"max_checks must be 0 or more, got {self.max_checks}")
         if len(self.lengths) != 2 or not 2 <= self.lengths[0] <= self.lengths[1]:
             raise ValueError(f"lengths must be (min, max) with 2 <= min <= max, got {self.lengths}")
+        if self.max_loads is not None and self.max_loads < 1:
+            raise ValueError(f"max_loads must be at least 1 (or left out), got {self.max_loads}")
 
 
 class BeamStaticsEnv(TextEnv[BeamTask]):
@@ -75,7 +79,7 @@ class BeamStaticsEnv(TextEnv[BeamTask]):
         return Rubric.from_verdict(WEIGHTS)
 
     def generate_task(self, seed: int) -> BeamTask:
-        return generate_task(seed, self.allowed_categories, self.config.lengths)
+        return generate_task(seed, self.allowed_categories, self.config.lengths, self.config.max_loads)
 
     def on_reset(self) -> None:
         assert self.task is not None

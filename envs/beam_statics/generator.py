@@ -39,30 +39,37 @@ def select_categories(include: Iterable[str] = (), exclude: Iterable[str] = ()) 
     return chosen
 
 
-def generate_task(seed: int, categories: Iterable[str] = CATEGORIES, lengths: tuple[int, int] = DEFAULT_LENGTHS) -> BeamTask:
+def generate_task(
+    seed: int, categories: Iterable[str] = CATEGORIES, lengths: tuple[int, int] = DEFAULT_LENGTHS, max_loads: int | None = None
+) -> BeamTask:
     """The task for `seed`: a category drawn from `categories`, then the beam drawn within it."""
     pool = tuple(categories)
     if not pool:
         raise ValueError("generate_task needs at least one category")
     category = pool[random.Random(seed).randrange(len(pool))]
-    return generate_in_category(category, seed, lengths)
+    return generate_in_category(category, seed, lengths, max_loads)
 
 
-def generate_in_category(category: str, seed: int, lengths: tuple[int, int] = DEFAULT_LENGTHS) -> BeamTask:
-    """The beam for (`category`, `seed`): the same whatever other categories are allowed."""
+def generate_in_category(category: str, seed: int, lengths: tuple[int, int] = DEFAULT_LENGTHS, max_loads: int | None = None) -> BeamTask:
+    """The beam for (`category`, `seed`): the same whatever other categories are allowed.
+
+    `max_loads` caps the number of loads (never below the loading's minimum: `mixed` keeps 2); an easier
+    curriculum for small models. A capped task's id ends in `/max<k>`."""
     if category not in CATEGORIES:
         raise ValueError(f"unknown category {category!r}; choose one of {list(CATEGORIES)}")
     low, high = lengths
     if not 2 <= low <= high:
         raise ValueError(f"beam lengths must satisfy 2 <= min <= max (in units of L), got {lengths}")
-    suffix = "" if lengths == DEFAULT_LENGTHS else f"/len{low}-{high}"
+    if max_loads is not None and max_loads < 1:
+        raise ValueError(f"max_loads must be at least 1 (or None), got {max_loads}")
+    suffix = ("" if lengths == DEFAULT_LENGTHS else f"/len{low}-{high}") + ("" if max_loads is None else f"/max{max_loads}")
     task_id = f"{category}/{seed}{suffix}"
     rng = random.Random(f"beam-statics/{task_id}")
     layout, loading = category.split("/")
     length = Fraction(rng.randint(low, high))
     supports = _supports(rng, layout, int(length))
     while True:  # redraw the (rare) load sets that need no reaction at all: "all zero" must never be right
-        task = BeamTask(task_id, seed, category, length, supports, _loads(rng, loading, int(length)))
+        task = BeamTask(task_id, seed, category, length, supports, _loads(rng, loading, int(length), max_loads))
         if any(solve_equilibrium(task).values()):
             return task
 
@@ -82,8 +89,10 @@ def _supports(rng: random.Random, layout: str, n: int) -> tuple[Support, ...]:
     return (Support("A", Fraction(a), "pin"), Support("B", Fraction(b), "roller"))
 
 
-def _loads(rng: random.Random, loading: str, n: int) -> tuple[Load, ...]:
+def _loads(rng: random.Random, loading: str, n: int, max_loads: int | None = None) -> tuple[Load, ...]:
     low, high = LOAD_COUNTS[loading]
+    if max_loads is not None:
+        high = max(low, min(high, max_loads))
     count = rng.randint(low, high)
     if loading == "mixed":
         kinds = [rng.choice(LOAD_KINDS) for _ in range(count)]

@@ -68,6 +68,7 @@ def judge(task: CodeTask, run: HarnessRun, value_ok: list[bool], reference: Harn
     details: dict[str, Any] = {
         "passed": sum(passed),
         "tests": n,
+        "per_test": [int(p) for p in passed],  # per hidden test, in order (difficulty-weighted shaping: VeRPO)
         "statuses": dict(statuses),
         "anomaly": run.anomaly,
         "harness_protected": run.protected,

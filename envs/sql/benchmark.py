@@ -9,8 +9,11 @@ selection); its baseline only builds the visible database.
 `python -m verigym.envs.sql.benchmark --seeds 0-1999` is issue 18's report: for the previous random-profile
 variant builder ("before") and the probe builder ("after"), the near-miss mutants each accepts, split into
 equivalent and not by `equivalence` (200 random + 8 probe reference databases per gold query), for the
-project's mutants (`mutants.py`) and the held-out operators (`nearmiss.py`); verify/s on each builder's
-tasks measured interleaved in the same run; and variant build and task generation times.
+project's mutants (`mutants.py`) and the held-out operators (`nearmiss.py`), pooled per family and per
+operator (accepted non-equivalent / non-equivalent, with the target check: at most 1% for every family and
+every operator on the probe builder); verify/s on each builder's tasks measured interleaved in the same run;
+and variant build and task generation times. Each per-seed record also lists the accepted non-equivalent
+mutants' SQL (`missed`), so what slips through can be read back from `--records`.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from verigym.envs.sql.verifier import gold_results, task_databases, verify
 
 BUILDERS = {"before": False, "after": True}  # name -> generate_task(probe_variants=...)
 FAMILIES = ("project", "held-out")
+TARGET_RATE = 0.01  # issue 18: at most 1% of non-equivalent mutants accepted, per family and per operator
 
 
 def _rate(fn: Callable[[int], object], seconds: float) -> float:
@@ -101,6 +105,7 @@ def seed_records(seed: int, n_random: int = RANDOM_DATABASES, n_probes: int = PR
         seconds[name] = time.process_time() - start
         build[name] = _variant_build_seconds(tasks[name])
     rows = []
+    missed = []
     for gold in dict.fromkeys(t.gold_sql for t in tasks.values()):
         same = {name: task for name, task in tasks.items() if task.gold_sql == gold}
         domain = next(iter(same.values())).domain
@@ -110,7 +115,8 @@ def seed_records(seed: int, n_random: int = RANDOM_DATABASES, n_probes: int = PR
                 accepted = {name: verify(task, sql).passed for name, task in same.items()}
                 equivalent = all(accepted.values()) and reference_set(domain, gold, n_random, n_probes).equivalent(sql)
                 rows += [(name, family, operator, ok, equivalent) for name, ok in accepted.items()]
-    return {"seed": seed, "rows": rows, "generate_s": seconds, "build_s": build}
+                missed += [(name, family, operator, gold, sql) for name, ok in accepted.items() if ok and not equivalent]
+    return {"seed": seed, "rows": rows, "missed": missed, "generate_s": seconds, "build_s": build}
 
 
 def _seed_records_star(args: tuple[int, int, int]) -> dict:
@@ -193,10 +199,12 @@ def mutant_report(seeds: Sequence[int], jobs: int = 1, n_random: int = RANDOM_DA
         raise ValueError(f"no records for seeds {seeds[0]}-{seeds[-1]}; run without --summary-only first")
     counts: Counter[tuple[str, str, str]] = Counter()
     missed: Counter[tuple[str, str, str]] = Counter()
+    per_operator: Counter[tuple[str, str, str, str]] = Counter()  # (builder, family, operator, verdict)
     for record in records:
         for name, family, operator, accepted, equivalent in record["rows"]:
             verdict = "equivalent" if equivalent else ("accepted" if accepted else "rejected")
             counts[(name, family, verdict)] += 1
+            per_operator[(name, family, operator, verdict)] += 1
             if accepted and not equivalent:
                 missed[(name, family, operator)] += 1
     table = []
@@ -207,11 +215,30 @@ def mutant_report(seeds: Sequence[int], jobs: int = 1, n_random: int = RANDOM_DA
                           "equivalent": equivalent, "non_equivalent": rejected + accepted,
                           "non_equivalent_accepted": accepted,
                           "rate": accepted / max(1, rejected + accepted)})
+    operators = []
+    for family in FAMILIES:
+        names = sorted({o for (_, f, o, _) in per_operator if f == family})
+        for operator in names:
+            row = {"family": family, "operator": operator}
+            for name in BUILDERS:
+                rejected, accepted, equivalent = (per_operator[(name, family, operator, v)] for v in ("rejected", "accepted", "equivalent"))
+                row[name] = {"mutants": rejected + accepted + equivalent, "equivalent": equivalent,
+                             "non_equivalent": rejected + accepted, "non_equivalent_accepted": accepted,
+                             "rate": accepted / max(1, rejected + accepted)}
+            operators.append(row)
+    after = [row for row in table if row["builder"] == "after"]
+    target = {"max_rate": TARGET_RATE,
+              "families_ok": all(row["rate"] <= TARGET_RATE for row in after),
+              "operators_ok": all(row["after"]["rate"] <= TARGET_RATE for row in operators),
+              "operators_over": [f"{row['family']}/{row['operator']}" for row in operators if row["after"]["rate"] > TARGET_RATE]}
+    target["met"] = target["families_ok"] and target["operators_ok"]
     rates = verify_rates(list(seeds)[:40], seconds)
     return {
         "seeds": f"{seeds[0]}-{seeds[-1]}", "tasks": len(records),
         "reference_databases": {"random": n_random, "probe": n_probes},
         "table": table,
+        "operators": operators,
+        "target": target,
         "missed_by_operator": {f"{n}/{f}/{o}": c for (n, f, o), c in sorted(missed.items())},
         "verify_per_s": rates, "verify_ratio": rates["after"] / rates["before"],
         "variant_build_ms": {n: 1000 * sum(r["build_s"][n] for r in records) / len(records) for n in BUILDERS},
@@ -228,6 +255,18 @@ def format_report(report: dict) -> str:
     for row in report["table"]:
         lines.append(f"{row['builder']:<8} {row['family']:<9} {row['mutants']:>8} {row['equivalent']:>6} {row['non_equivalent']:>7} "
                      f"{row['non_equivalent_accepted']:>16} {100 * row['rate']:>6.2f}%")
+    lines.append("")
+    lines.append(f"per operator: non-equivalent accepted / non-equivalent (equivalent mutants left out); target <= "
+                 f"{100 * report['target']['max_rate']:.0f}% for every operator on the 'after' builder")
+    lines.append(f"{'family':<9} {'operator':<24} {'before':>22} {'after':>22} {'equiv':>6}  target")
+    for row in report["operators"]:
+        cells = [f"{row[n]['non_equivalent_accepted']}/{row[n]['non_equivalent']} ({100 * row[n]['rate']:.2f}%)" for n in BUILDERS]
+        ok = "ok" if row["after"]["rate"] <= report["target"]["max_rate"] else "OVER"
+        lines.append(f"{row['family']:<9} {row['operator']:<24} {cells[0]:>22} {cells[1]:>22} {row['after']['equivalent']:>6}  {ok}")
+    target = report["target"]
+    lines.append(f"target (after builder: every family and every operator <= {100 * target['max_rate']:.0f}%): "
+                 + ("MET" if target["met"] else "NOT MET: " + ", ".join(target["operators_over"] or ["a family"])))
+    lines.append("")
     rates = report["verify_per_s"]
     lines.append(f"verify/s (gold, 5 databases, CPU time): before {rates['before']:.0f}, after {rates['after']:.0f}, "
                  f"ratio {report['verify_ratio']:.2f}")

@@ -9,7 +9,8 @@ somewhere (so an always-empty answer fails). Queries that cannot meet both are r
 With `probe_variants=True` (the default) the candidates also include probe databases (`probes`: rows
 planted at, just below and just above every literal, duplicates, NULLs, ties) and at least
 `PROBE_QUOTA` of the chosen variants are probe databases, whatever the mutants say, so boundary mistakes
-outside the mutant list are caught too. `probe_variants=False` is the previous, random-profile builder
+outside the mutant list are caught too; the quota takes one probe database of each kind first (the bare
+boundary one, the bare NULL/join one, one on a random background), then the best by mutants separated. `probe_variants=False` is the previous, random-profile builder
 (kept as the benchmark's baseline).
 """
 
@@ -109,10 +110,18 @@ def select_variants(gold_sql: str, visible: bytes, candidates: list[bytes], seed
     chosen = [max(differs, key=lambda i: (len(killed[i] - killed[0]), bool(gold[i].rows), -i))]
     covered = killed[0] | killed[chosen[0]]
     probe_indices = {i for i in range(1, len(gold)) if probes.is_probe_seed(seeds[i - 1])}
+    kind = {i: probes.probe_kind(seeds[i - 1]) for i in probe_indices}
     while len(chosen) < k:
         rest = [i for i in range(1, len(gold)) if i not in chosen]
         if len(probe_indices & set(chosen)) < probe_quota and probe_indices & set(rest):
+            # the quota first takes one probe database of each kind (the bare ones plant what the mutant
+            # list may not name: NULL-only aggregates, unmatched parents, boundary rows alone), then the best
             rest = [i for i in rest if i in probe_indices]
+            seen = {kind[i] for i in chosen if i in kind}
+            best = max(rest, key=lambda i: (kind[i] not in seen, len(killed[i] - covered), bool(gold[i].rows), -i))
+            chosen.append(best)
+            covered |= killed[best]
+            continue
         best = max(rest, key=lambda i: (len(killed[i] - covered), bool(gold[i].rows), -i))
         chosen.append(best)
         covered |= killed[best]

@@ -5,13 +5,22 @@
 (new entities, so one planted row is the only fact of its entity):
 
 - each comparison `column op literal`: rows at the literal, just below and just above it (int: +-1; real:
-  +-0.01 and +-1), a NULL row when the column is nullable, and a twin of each fact row (duplicates, so a
-  dropped DISTINCT shows); the row's other filtered columns satisfy their own conditions half the time;
-- each `HAVING aggregate op literal`: groups whose aggregate is literal-1, literal and literal+1;
+  +-0.01 and +-1), a NULL row when the column is nullable, and a twin of each row (duplicates, so a
+  dropped DISTINCT shows; none for a unique column). The rows below, at and above the literal each get their
+  own category values (a NULL row those of a failing side), so `SELECT DISTINCT category ... WHERE x op k`
+  shows a boundary moved either way. An entity row meets the query's other conditions and its twin fails
+  them (a shifted literal shows on either side of INTERSECT / EXCEPT / UNION); a fact row's other filtered
+  columns satisfy their conditions half the time;
+- each `HAVING aggregate op literal`: groups whose aggregate is literal-1, literal and literal+1 (AVG: two
+  rows around the target and a NULL, so SUM and COUNT(*) disagree; COUNT(*): one fact NULL wherever it can
+  be, so COUNT(column) is one less);
 - `column op (SELECT AVG(column) ...)`: a row exactly at the average;
 - `ORDER BY key ... [LIMIT k]` on a key that can tie: k+1 rows tied at the top (only the tie-breaker decides);
 - nullable columns of every table the query reads: NULLs; an entity with no facts and facts whose foreign
-  key points at no entity (INNER vs LEFT JOIN).
+  key points at no entity (INNER vs LEFT JOIN). In the bare NULL/join database every nullable column a
+  row does not set is NULL and every row meets the query's other conditions, so an aggregate sees only NULLs
+  (SUM(x) vs SUM(COALESCE(x, 0)), COUNT(*) vs COUNT(x)), and under `LIMIT k` at most k-1 entities have
+  facts (a LEFT JOIN's unmatched parents reach the top k).
 
 Types, NOT NULL, uniqueness and foreign keys are respected (except the deliberate dangling keys, which the
 schema does not enforce). Everything is a pure function of (domain, seed, gold query). The visible
@@ -35,6 +44,7 @@ from verigym.envs.sql.schemas import Column, Domain, Table, get_domain
 # Variant seeds at or above PROBE_BASE name probe databases; smaller seeds name random-profile variants.
 PROBE_BASE = 1 << 40
 _OPS = {exp.EQ: "=", exp.NEQ: "<>", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<="}
+_NEGATE = {"=": "<>", "<>": "=", ">": "<=", ">=": "<", "<": ">=", "<=": ">"}
 _MIRROR = {"=": "=", "<>": "<>", ">": "<", ">=": "<=", "<": ">", "<=": ">="}
 _AGGS = {exp.Count: "count", exp.Sum: "sum", exp.Avg: "avg", exp.Min: "min", exp.Max: "max"}
 _EMPTY = database.Profile("probe-empty", (0, 0), (0, 0))
@@ -57,6 +67,7 @@ class Comparison:
     column: str
     op: str
     value: Any
+    others: str = "all"  # whether a row at this boundary shows best meeting ("all") or failing ("none") the rest
 
 
 @dataclass(frozen=True)
@@ -82,11 +93,19 @@ class Plan:
     tie_key: tuple[str, str, str] | None  # ("column", table, column) or ("total", entity, fact column)
     tie_rows: int
     tables: tuple[str, ...]
+    limit: int | None = None  # the top-level LIMIT k
 
 
 def is_probe_seed(variant_seed: int) -> bool:
     """Whether a variant seed names a probe database."""
     return variant_seed >= PROBE_BASE
+
+
+def probe_kind(variant_seed: int) -> str:
+    """Which kind of probe database a probe seed names: "full" (random background with every probe),
+    "boundary" (only the boundary probes) or "links" (only the NULL and join probes)."""
+    background, parts = BACKGROUNDS[(variant_seed - PROBE_BASE) % len(BACKGROUNDS)]
+    return "full" if background is not _EMPTY else "+".join(parts)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -96,7 +115,7 @@ def plan(gold_sql: str, domain_name: str) -> Plan:
     try:
         tree = sqlglot.parse_one(gold_sql, read="sqlite")
     except sqlglot.errors.ParseError:
-        return Plan((), (), (), None, 0, ())
+        return Plan((), (), (), None, 0, (), None)
     comparisons: list[Comparison] = []
     thresholds: list[Threshold] = []
     averages: list[tuple[str, str]] = []
@@ -107,7 +126,7 @@ def plan(gold_sql: str, domain_name: str) -> Plan:
         if isinstance(left, exp.Column) and isinstance(right, exp.Literal):
             table = _table_of(left, domain)
             if table is not None:
-                comparisons.append(Comparison(table.name, left.name, op, _literal(right)))
+                comparisons.append(Comparison(table.name, left.name, op, _literal(right), _others(node)))
         elif isinstance(left, exp.Column) and isinstance(right, exp.Subquery):
             inner = right.this
             table = _table_of(left, domain)
@@ -119,7 +138,25 @@ def plan(gold_sql: str, domain_name: str) -> Plan:
     tie_key, tie_rows = _tie_key(tree, domain)
     known = {t.name for t in domain.tables}
     tables = tuple(sorted({t.name for t in tree.find_all(exp.Table) if t.name in known}))
-    return Plan(tuple(comparisons), tuple(thresholds), tuple(averages), tie_key, tie_rows, tables)
+    limit = tree.args.get("limit") if isinstance(tree, exp.Select) else None
+    k = int(limit.expression.this) if limit is not None and isinstance(limit.expression, exp.Literal) else None
+    return Plan(tuple(comparisons), tuple(thresholds), tuple(averages), tie_key, tie_rows, tables, k)
+
+
+def _others(node: exp.Expression) -> str:
+    """How a boundary row of this comparison should treat the query's other conditions so that a moved
+    boundary changes the result: meet them under INTERSECT (and without a set operation) and on the right of
+    EXCEPT; fail them under UNION and on the left of EXCEPT."""
+    child, parent = node, node.parent
+    while parent is not None:
+        if isinstance(parent, exp.Union):
+            return "none"
+        if isinstance(parent, exp.Except):
+            return "none" if child is parent.this else "all"
+        if isinstance(parent, exp.Intersect):
+            return "all"
+        child, parent = parent, parent.parent
+    return "all"
 
 
 def _literal(node: exp.Literal) -> Any:
@@ -200,7 +237,7 @@ def probe_database(domain_name: str, seed: int, gold_sql: str) -> bytes:
     """The serialized probe database for a gold query and variant seed (cached; bytes are immutable)."""
     domain = get_domain(domain_name)
     background, parts = BACKGROUNDS[(seed - PROBE_BASE) % len(BACKGROUNDS)]
-    builder = _Builder(domain, random.Random(seed), background)
+    builder = _Builder(domain, random.Random(seed), background, bare_links=parts == ("links",))
     builder.plant(plan(gold_sql, domain_name), parts)
     return builder.serialize()
 
@@ -208,8 +245,12 @@ def probe_database(domain_name: str, seed: int, gold_sql: str) -> bytes:
 class _Builder:
     """Rows of one probe database, table by table, with uniqueness tracked per column."""
 
-    def __init__(self, domain: Domain, rng: random.Random, background: database.Profile) -> None:
+    def __init__(self, domain: Domain, rng: random.Random, background: database.Profile, bare_links: bool = False) -> None:
         self.domain, self.rng, self.background = domain, rng, background
+        # the bare NULL/join database: every nullable column a row does not set is NULL, and every planted row
+        # satisfies the query's other comparisons, so an aggregate there sees only NULLs (SUM(x) vs
+        # COALESCE(x, 0), COUNT(x) vs COUNT(*)) and an unmatched or dangling row is the only one of its kind
+        self.bare_links = bare_links
         self.rows: dict[str, list[list[Any]]] = {}
         sizes: dict[str, int] = {}
         for table in domain.tables:
@@ -258,6 +299,8 @@ class _Builder:
                 value = values[c.name]
             elif c.kind == "fk":
                 value = self.existing(self.domain.table(c.references))
+            elif self.bare_links and c.nullable:
+                value = None
             else:
                 value = self.random_value(table, c)
             if c.unique:
@@ -270,12 +313,27 @@ class _Builder:
         rows = self.rows[table.name]
         return self.rng.choice(rows)[0] if rows else self.add(table, {})
 
-    def fresh_fact(self, values: dict[str, Any], twin: bool) -> None:
-        """A fact row (and maybe its duplicate) whose entities have no other facts."""
+    def fresh_fact(self, values: dict[str, Any], twin: bool, twin_values: dict[str, Any] | None = None) -> None:
+        """A fact row (and maybe its duplicate, `twin_values` overriding) whose entities have no other facts."""
         links = {self.domain.fk(e).name: self.add(e, {}) for e in (self.domain.left, self.domain.right)}
         self.add(self.domain.fact, {**values, **links})
         if twin:
-            self.add(self.domain.fact, {**values, **links})
+            self.add(self.domain.fact, {**values, **(twin_values or {}), **links})
+
+    def mixed_nulls(self, table: Table, p: Plan) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Values for a boundary row and its twin: the numeric nullable columns the query does not compare are
+        known in the row and NULL in the twin, so an aggregate over the pair sees a NULL next to a value
+        (AVG(x) vs SUM(x)/COUNT(*), COUNT(x) vs COUNT(*))."""
+        compared = {c.column for c in p.comparisons if c.table == table.name}
+        columns = [c for c in table.columns if c.nullable and c.kind in ("int", "real") and c.name not in compared]
+        known: dict[str, Any] = {}
+        for column in columns:
+            for _ in range(20):
+                value = self.random_value(table, column)
+                if value is not None:
+                    known[column.name] = value
+                    break
+        return known, dict.fromkeys(c.name for c in columns)
 
     # --- probes -------------------------------------------------------------------------------------
     def plant(self, p: Plan, parts: tuple[str, ...]) -> None:
@@ -293,13 +351,17 @@ class _Builder:
         for table, column in p.average_columns:
             self.plant_average(self.domain.table(table), column)
 
-    def context(self, table: Table, p: Plan, skip: str) -> dict[str, Any]:
-        """Values for the row's other filtered columns: each satisfies its own condition half the time."""
+    def context(self, table: Table, p: Plan, skip: str, mode: str = "half") -> dict[str, Any]:
+        """Values for the row's other filtered columns: each satisfies its own condition half the time
+        (always in the bare NULL/join database); `mode` "all" satisfies every one, "none" fails every one."""
         values: dict[str, Any] = {}
+        mode = "all" if self.bare_links else mode
         for other in p.comparisons:
-            if other.table == table.name and other.column != skip and other.column not in values and self.rng.random() < 0.5:
+            if (other.table == table.name and other.column != skip and other.column not in values
+                    and (mode != "half" or self.rng.random() < 0.5)):
                 column = table.column(other.column)
-                value = _satisfying(column, other.op, other.value, self.rng)
+                op = _NEGATE[other.op] if mode == "none" else other.op
+                value = _satisfying(column, op, other.value, self.rng)
                 if value is not None and self.free(table, column, value):
                     values[other.column] = value
         return values
@@ -310,33 +372,53 @@ class _Builder:
         values = _around(column, comparison.value, self.rng)
         if column.nullable:
             values.append(None)
-        # each boundary row gets its own category values, so a result that keeps only categories shows it
+        # the rows below the literal, at it, above it and NULL each get their own category values (one set
+        # per side), so a result that keeps only categories (DISTINCT c ... WHERE x op k) shows a boundary
+        # moved by a strictness flip or a shifted literal, whichever side it moves to
         spread = {c.name: self.rng.sample(c.values, len(c.values)) for c in table.of_kind("cat") if c.name != column.name}
-        for i, value in enumerate(values):
+        for value in values:
             if value is not None and not self.free(table, column, value):
                 continue  # the boundary value is already in the table
-            row = {**{name: pool[i % len(pool)] for name, pool in spread.items()},
-                   **self.context(table, p, column.name), column.name: value}
+            side = _side(value, comparison.value)
+            if side == 3 and comparison.op in (">", ">=", "<", "<="):
+                side = 0 if comparison.op.startswith(">") else 2  # a NULL row looks like a failing row
+            categories = {name: pool[side % len(pool)] for name, pool in spread.items()}
+            known, blank = self.mixed_nulls(table, p)
             if table is self.domain.fact:
-                self.fresh_fact(row, twin=True)
+                self.fresh_fact({**known, **categories, **self.context(table, p, column.name), column.name: value},
+                                twin=True, twin_values=blank)
             else:
+                # the row meets or fails the query's other conditions as a moved boundary needs to show through
+                # INTERSECT / EXCEPT / UNION (`Comparison.others`), and its twin does the opposite
+                row = {**known, **categories, **self.context(table, p, column.name, comparison.others), column.name: value}
                 self.add(table, row)
-                twin = {k: v for k, v in row.items() if self.free(table, table.column(k), v)}
-                self.add(table, twin)
+                if column.unique and value is not None:
+                    continue  # a twin elsewhere in the column would repeat this side's categories past a moved boundary
+                opposite = "none" if comparison.others == "all" else "all"
+                twin = {**blank, **categories, **self.context(table, p, column.name, opposite), column.name: value}
+                self.add(table, {k: v for k, v in twin.items() if self.free(table, table.column(k), v)})
 
     def plant_threshold(self, t: Threshold) -> None:
         targets = [t.value - 1, t.value, t.value + 1]
         if t.group_entity is not None:
             entity = self.domain.table(t.group_entity)
             fk = self.domain.fk(entity).name
+            nullable = [c.name for c in self.domain.fact.columns if c.nullable]
+            blank = dict.fromkeys(c.name for c in entity.columns if c.nullable)
             for target in targets:
-                owner = self.add(entity, {})
+                # the group's entity is NULL wherever it can be too, so COUNT(e.column) is not COUNT(*)
+                owner = self.add(entity, blank)
                 if t.agg == "count":
                     counted = t.column if t.column in {c.name for c in self.domain.fact.columns} else None
-                    for _ in range(max(0, int(target))):
-                        self.add(self.domain.fact, {fk: owner, **({counted: self._known(counted)} if counted else {})})
+                    for i in range(max(0, int(target))):
+                        # COUNT(*): the group's first fact is NULL wherever it can be, so COUNT(column) is one less
+                        known = {counted: self._known(counted)} if counted else ({} if i else dict.fromkeys(nullable))
+                        self.add(self.domain.fact, {fk: owner, **known})
                 elif t.column is not None:
-                    self.add(self.domain.fact, {fk: owner, t.column: target})
+                    column = self.domain.fact.column(t.column)
+                    for value in _pair(column, target):
+                        if self.free(self.domain.fact, column, value):
+                            self.add(self.domain.fact, {fk: owner, t.column: value})
         elif t.group_table is not None and t.group_column is not None:
             table = self.domain.table(t.group_table)
             group_col = table.column(t.group_column)
@@ -349,10 +431,20 @@ class _Builder:
                         self.add(table, {group_col.name: key})
                 elif t.column is not None:
                     column = table.column(t.column)
-                    value = _typed(column, target)
-                    if self.free(table, column, value):
+                    # two rows around the target (AVG is the target, SUM twice it) and two NULL ones (AVG skips
+                    # them; SUM/COUNT(*) and AVG(COALESCE(x, 0)) fall to half the target); a unique column
+                    # takes pairs further apart, so no two groups share a value
+                    values: list[Any] = []
+                    for spread_out in range(1, 12, 2):
+                        values = [v for v in _pair(column, target, spread_out) if self.free(table, column, v)]
+                        if len(values) == 2 or not column.unique:
+                            break
+                    if len(values) < 2:
+                        values = [v for v in [_typed(column, target)] if self.free(table, column, v)]
+                    for value in values:
                         self.add(table, {group_col.name: key, t.column: value})
-                        if column.nullable:
+                    if column.nullable:
+                        for _ in range(2):
                             self.add(table, {group_col.name: key, t.column: None})
 
     def _known(self, column: str) -> Any:
@@ -421,6 +513,21 @@ class _Builder:
                 self.add(entity, {})
                 dangling = max((r[0] for r in self.rows[entity.name]), default=0) + 7
                 self.add(self.domain.fact, {**self.context(self.domain.fact, p, ""), self.domain.fk(entity).name: dangling})
+            if self.bare_links and p.limit is not None and p.limit > 1:
+                self.few_linked(p.limit - 1)
+
+    def few_linked(self, keep: int) -> None:
+        """At most `keep` entities of each kind have facts (their other facts move to them): a top-k over
+        a LEFT JOIN then has to show entities without facts."""
+        fact_rows = self.rows[self.domain.fact.name]
+        for entity in (self.domain.left, self.domain.right):
+            j = _index(self.domain.fact, self.domain.fk(entity).name)
+            ids = {r[0] for r in self.rows[entity.name]}
+            linked = sorted({r[j] for r in fact_rows if r[j] in ids})
+            kept = linked[:keep]
+            for i, row in enumerate(r for r in fact_rows if r[j] in ids and r[j] not in kept):
+                row[j] = kept[i % len(kept)]
+            self.add(entity, {})  # and one entity surely without facts
 
     def plant_average(self, table: Table, column_name: str) -> None:
         """Add a row exactly at the column's average (values moved to exact binary fractions first)."""
@@ -470,6 +577,22 @@ class _Builder:
 
 def _index(table: Table, column: str) -> int:
     return next(i for i, c in enumerate(table.columns) if c.name == column)
+
+
+def _side(value: Any, literal: Any) -> int:
+    """0 below the literal, 1 at it, 2 above it, 3 NULL (strings: 1 equal, 0 other)."""
+    if value is None:
+        return 3
+    if isinstance(literal, str):
+        return 1 if value == literal else 0
+    return 0 if value < literal else (1 if value == literal else 2)
+
+
+def _pair(column: Column, target: float, spread_out: int = 1) -> list[Any]:
+    """Two values of the column whose average is exactly `target` (an int or a real in 0.25 steps)."""
+    d = spread_out * (1 if column.kind == "int" else 0.5)
+    low, high = _typed(column, target - d), _typed(column, target + d)
+    return [low, high] if low != high else [low]
 
 
 def _typed(column: Column, value: float) -> Any:

@@ -1,9 +1,9 @@
 """It learns: a short run of the demo (random tiny model, copy-digits-v0) clearly raises held-out greedy success.
 
-The CI version takes `examples/configs/demo.toml` as is (same model shape and init, env settings, engine,
+The CI version takes `examples/configs/smoke_copy_digits.toml` as is (same model shape and init, env settings, engine,
 algorithm and optimizer) and only shortens it: fewer steps and fewer held-out seeds. A random model scores
 ~0 (one digit in ten, and the reply must be that digit); the full demo is `verigym train
-examples/configs/demo.toml`.
+examples/configs/smoke_copy_digits.toml`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from verigym.trainer.config import load_config
 from verigym.trainer.loop import Trainer
 
-DEMO = Path(__file__).resolve().parents[2] / "examples" / "configs" / "demo.toml"
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "configs" / "smoke_copy_digits.toml"
 STEPS = 100  # the full demo reaches ~0.9 greedy success by step 100 (and runs 300)
 
 

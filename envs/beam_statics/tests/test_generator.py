@@ -108,3 +108,23 @@ def test_tasks_are_identical_in_a_fresh_interpreter():
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, timeout=60)
     assert out.stdout.strip() == generate_task(123).to_json()
+
+
+def test_max_loads_caps_the_load_count_and_marks_the_task_id():
+    from verigym.envs.beam_statics.generator import generate_in_category
+
+    for category in ("cantilever/point", "simply_supported/moment", "overhang/udl", "cantilever/mixed"):
+        for seed in range(40):
+            capped = generate_in_category(category, seed, max_loads=1)
+            assert len(capped.loads) == (2 if category.endswith("mixed") else 1), (category, seed)
+            assert capped.task_id == f"{category}/{seed}/max1"
+            assert generate_in_category(category, seed).task_id == f"{category}/{seed}"  # default unchanged
+    import pytest
+
+    with pytest.raises(ValueError, match="max_loads"):
+        generate_in_category("cantilever/point", 0, max_loads=0)
+    import verigym.plugins.registry as registry
+
+    env = registry.make("beam-statics-v0", categories=["cantilever/point"], max_loads=1)
+    env.reset(seed=3)
+    assert len(env.task.loads) == 1

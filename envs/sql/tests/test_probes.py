@@ -181,6 +181,12 @@ def test_equivalence_estimate_separates_a_flip_and_keeps_a_rewrite() -> None:
     assert reference.equivalent("SELECT c.name FROM customers AS c WHERE NOT c.age <= 40")
     assert not reference.equivalent("SELECT name FROM customers WHERE age >= 40")
     assert not reference.equivalent("SELECT name FROM customers WHERE age > 40 OR age IS NULL")
+    # the random reference databases alone (no probes) separate a boundary near miss too: "equivalent" never
+    # rests on the probe databases missing it
+    random_only = ReferenceSet("shop", "SELECT name FROM customers WHERE age > 40", n_random=40, n_probes=0)
+    assert not random_only.equivalent("SELECT name FROM customers WHERE age >= 40")
+    nulls = ReferenceSet("shop", "SELECT MAX(discount) FROM orders WHERE status = 'shipped'", n_random=20, n_probes=8)
+    assert not nulls.equivalent("SELECT MAX(COALESCE(discount, 0)) FROM orders WHERE status = 'shipped'")
 
 
 @pytest.mark.timeout(120)
@@ -192,4 +198,55 @@ def test_benchmark_report_on_a_few_seeds() -> None:
         assert row["mutants"] == row["equivalent"] + row["non_equivalent"] > 0
         assert 0 <= row["non_equivalent_accepted"] <= row["non_equivalent"]
     assert report["verify_per_s"]["before"] > 0 and report["verify_ratio"] > 0
-    assert "non-eq accepted" in format_report(report)
+    for family in ("project", "held-out"):
+        after = next(r for r in report["table"] if r["builder"] == "after" and r["family"] == family)
+        rows = [r["after"] for r in report["operators"] if r["family"] == family]
+        assert sum(r["non_equivalent"] for r in rows) == after["non_equivalent"]
+        assert sum(r["non_equivalent_accepted"] for r in rows) == after["non_equivalent_accepted"]
+    assert set(report["target"]) >= {"met", "families_ok", "operators_ok", "operators_over"}
+    text = format_report(report)
+    assert "non-eq accepted" in text and "per operator" in text and "target (after builder" in text
+
+
+@pytest.mark.parametrize(("gold", "near_miss"), [
+    # DISTINCT over a category, a REAL / unique filtered column, the literal moved either way
+    ("SELECT DISTINCT category FROM products WHERE price >= 100", "SELECT DISTINCT category FROM products WHERE price >= 99"),
+    ("SELECT DISTINCT category FROM products WHERE price >= 100", "SELECT DISTINCT category FROM products WHERE price >= 101"),
+    ("SELECT DISTINCT city FROM customers WHERE age < 40", "SELECT DISTINCT city FROM customers WHERE age < 39"),
+    # NULL handling in aggregates: only NULLs where the filter holds; COUNT(*) vs COUNT(column) in HAVING
+    ("SELECT MAX(discount) FROM orders WHERE status = 'shipped'", "SELECT MAX(COALESCE(discount, 0)) FROM orders WHERE status = 'shipped'"),
+    ("SELECT SUM(discount) FROM orders WHERE status = 'shipped'", "SELECT SUM(COALESCE(discount, 0)) FROM orders WHERE status = 'shipped'"),
+    ("SELECT name FROM customers WHERE id IN (SELECT customer_id FROM orders GROUP BY customer_id HAVING COUNT(*) > 2)",
+     "SELECT name FROM customers WHERE id IN (SELECT customer_id FROM orders GROUP BY customer_id HAVING COUNT(orders.discount) > 2)"),
+    # HAVING AVG vs SUM at the threshold
+    ("SELECT status, AVG(quantity) FROM orders GROUP BY status HAVING AVG(quantity) > 5",
+     "SELECT status, AVG(quantity) FROM orders GROUP BY status HAVING SUM(quantity) > 5"),
+    # LEFT JOIN in a top-k of totals: fewer than k entities have facts
+    ("SELECT e.name, SUM(f.quantity) AS total FROM customers AS e JOIN orders AS f ON e.id = f.customer_id "
+     "GROUP BY e.id, e.name ORDER BY total DESC, e.name LIMIT 3",
+     "SELECT e.name, SUM(f.quantity) AS total FROM customers AS e LEFT JOIN orders AS f ON e.id = f.customer_id "
+     "GROUP BY e.id, e.name ORDER BY total DESC, e.name LIMIT 3"),
+    # a literal moved on one side of EXCEPT / INTERSECT
+    ("SELECT name FROM customers WHERE age >= 30 EXCEPT SELECT name FROM customers WHERE city = 'Lisbon'",
+     "SELECT name FROM customers WHERE age >= 29 EXCEPT SELECT name FROM customers WHERE city = 'Lisbon'"),
+    ("SELECT name FROM customers WHERE age >= 30 INTERSECT SELECT name FROM customers WHERE city = 'Lisbon'",
+     "SELECT name FROM customers WHERE age > 30 INTERSECT SELECT name FROM customers WHERE city = 'Lisbon'"),
+])
+def test_the_bare_probe_databases_separate_the_near_misses_at_their_boundaries(gold: str, near_miss: str) -> None:
+    """The generator's quota always takes the bare boundary and the bare NULL/join databases; one of them
+    must separate each of these near misses from gold, for every probe seed tried."""
+    from verigym.envs.sql.compare import is_ordered, results_match
+    from verigym.envs.sql.safety import QueryLimits
+    from verigym.envs.sql.verifier import run_on
+
+    limits = QueryLimits()
+    kinds = [k for k in range(len(probes.BACKGROUNDS)) if probes.probe_kind(probes.PROBE_BASE + k) != "full"]
+    assert sorted(probes.probe_kind(probes.PROBE_BASE + k) for k in kinds) == ["boundary", "links"]
+    for base in range(probes.PROBE_BASE, probes.PROBE_BASE + 10 * len(probes.BACKGROUNDS), len(probes.BACKGROUNDS)):
+        separated = False
+        for k in kinds:
+            data = probes.probe_database("shop", base + k, gold)
+            expected, got = run_on(data, gold, limits), run_on(data, near_miss, limits)
+            assert expected.ok and got.ok, (expected.error, got.error)
+            separated |= not results_match(expected, got, is_ordered(gold))
+        assert separated, (base, gold, near_miss)
