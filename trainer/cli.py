@@ -75,7 +75,7 @@ def cmd_sft(args: argparse.Namespace) -> int:
     else:
         if not args.data or not args.model:
             raise ValueError("give a CONFIG.toml, or both --data FILE and --model DIR")
-        from verigym.trainer.sft import apply_overrides
+        from verigym.trainer.config import apply_overrides
 
         config = sft_config_from_dict(apply_overrides({}, overrides))
     result = run_sft(config)

@@ -247,8 +247,9 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
     return cls(**kwargs)
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainerConfig:
-    """Read a TOML file into a validated `TrainerConfig`; `overrides` maps dotted keys to values."""
+def read_toml(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A TOML config file as a dict, with dotted `overrides` (`rollout.group_size`) set; clear errors for a
+    missing file or invalid TOML. Every config loader (train, sft, demo pipeline) reads through here."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} not found")
@@ -257,10 +258,20 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
             data = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"{path}: not valid TOML ({exc})") from None
-    for dotted, value in (overrides or {}).items():
+    return apply_overrides(data, overrides or {})
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`data` with dotted keys (`train.max_steps`) set to the given values (in place; returned)."""
+    for dotted, value in overrides.items():
         node = data
         *parents, leaf = dotted.split(".")
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
-    return from_dict(TrainerConfig, data).validate()
+    return data
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainerConfig:
+    """Read a TOML file into a validated `TrainerConfig`; `overrides` maps dotted keys to values."""
+    return from_dict(TrainerConfig, read_toml(path, overrides)).validate()

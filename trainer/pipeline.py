@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import sys
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from verigym.trainer.config import EnvSection, ModelConfig, TrainerConfig, from_dict
-from verigym.trainer.sft import SFTConfig, apply_overrides, sft_config_from_dict
+from verigym.trainer.config import EnvSection, ModelConfig, TrainerConfig, from_dict, read_toml
+from verigym.trainer.sft import SFTConfig, sft_config_from_dict
 
 STAGES = ("before SFT", "after SFT", "after RL")
 
@@ -61,15 +60,7 @@ class PipelineConfig:
 def load_pipeline_config(path: str | Path, overrides: dict[str, Any] | None = None) -> PipelineConfig:
     """Read the pipeline TOML (unknown keys refused), apply dotted `overrides`, and derive the stage configs:
     model paths, run dirs and data files are filled in by the pipeline, never set per stage."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {path} not found")
-    with path.open("rb") as fh:
-        try:
-            data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: not valid TOML ({exc})") from None
-    return pipeline_config_from_dict(apply_overrides(data, overrides or {}))
+    return pipeline_config_from_dict(read_toml(path, overrides))
 
 
 def pipeline_config_from_dict(data: dict[str, Any]) -> PipelineConfig:

@@ -18,14 +18,13 @@ import shutil
 import sys
 import tempfile
 import time
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from verigym.agents.records import EpisodeRecord, read_episodes
-from verigym.trainer.config import LogConfig, ModelConfig, OptimConfig, from_dict
+from verigym.trainer.config import LogConfig, ModelConfig, OptimConfig, from_dict, read_toml
 
 SFT_DEFAULT_LR = 1e-4
 
@@ -104,26 +103,7 @@ def sft_config_from_dict(data: dict[str, Any]) -> SFTConfig:
 
 def load_sft_config(path: str | Path, overrides: dict[str, Any] | None = None) -> SFTConfig:
     """Read a TOML file into a validated `SFTConfig`; `overrides` maps dotted keys to values."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {path} not found")
-    with path.open("rb") as fh:
-        try:
-            data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: not valid TOML ({exc})") from None
-    return sft_config_from_dict(apply_overrides(data, overrides or {}))
-
-
-def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """`data` with dotted keys (`train.max_steps`) set to the given values (in place; returned)."""
-    for dotted, value in overrides.items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return data
+    return sft_config_from_dict(read_toml(path, overrides))
 
 
 # ---------------------------------------------------------------------------------------------- data
