@@ -116,6 +116,16 @@ class Shaper(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+class Stateless:
+    """For shapers that keep nothing between steps: an empty checkpoint state."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Nothing to restore."""
+
+
 def mean(values: list[float], empty: float = 0.0) -> float:
     """The mean; `empty` for an empty list (NaN for metrics that are undefined then: logged as null)."""
     return sum(values) / len(values) if values else empty

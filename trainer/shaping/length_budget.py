@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
-from verigym.trainer.shaping.base import EpisodeView, ShapeResult, ShapingContext, mean
+from verigym.trainer.shaping.base import EpisodeView, ShapeResult, ShapingContext, Stateless, mean
 from verigym.trainer.shaping.registry import SHAPERS
 
 
@@ -67,7 +66,7 @@ def length_efficiency(length: int, budget: float, correct: bool) -> float:
 
 
 @SHAPERS.register("length_budget")
-class LengthBudget:
+class LengthBudget(Stateless):
     """Adds `weight * r_len(L, B(step))`; stateless (the budget is a function of the step, so resume is exact)."""
 
     name = "length_budget"
@@ -85,9 +84,3 @@ class LengthBudget:
             "correct_length": mean([float(ep.length) for ep in episodes if ep.correct], empty=math.nan),
         }
         return ShapeResult([r + self.config.weight * b for r, b in zip(rewards, bonus)], metrics)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass

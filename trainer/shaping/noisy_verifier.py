@@ -20,9 +20,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from verigym.trainer.shaping.base import EpisodeView, ShapeResult, ShapingContext, mean
+from verigym.trainer.shaping.base import EpisodeView, ShapeResult, ShapingContext, Stateless, mean
 from verigym.trainer.shaping.registry import SHAPERS
 
 
@@ -65,7 +64,7 @@ def load_labelled(path: str | Path) -> tuple[float, float]:
 
 
 @SHAPERS.register("noisy_verifier")
-class NoisyVerifier:
+class NoisyVerifier(Stateless):
     """Backward-corrected correctness; stateless once the rates are known."""
 
     name = "noisy_verifier"
@@ -87,9 +86,3 @@ class NoisyVerifier:
             corrected.append(fixed)
         metrics = {"raw_correct": mean(raw), "corrected_correct": mean(corrected), "fp_rate": self.fp_rate, "fn_rate": self.fn_rate}
         return ShapeResult(out, metrics)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass

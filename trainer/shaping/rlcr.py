@@ -21,9 +21,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from verigym.trainer.shaping.base import EpisodeView, ShapeResult, ShapingContext, mean
+from verigym.trainer.shaping.base import EpisodeView, ShapeResult, ShapingContext, Stateless, mean
 from verigym.trainer.shaping.registry import SHAPERS
 
 CONFIDENCE_TAG = re.compile(r"<confidence>\s*([0-9]*\.?[0-9]+)\s*(%?)\s*</confidence>", re.IGNORECASE)
@@ -66,7 +65,7 @@ def expected_calibration_error(confidences: list[float], outcomes: list[float], 
 
 
 @SHAPERS.register("rlcr")
-class Rlcr:
+class Rlcr(Stateless):
     """Brier calibration term on the stated confidence; stateless."""
 
     name = "rlcr"
@@ -93,9 +92,3 @@ class Rlcr:
             "confidence": mean(qs, empty=undefined),
         }
         return ShapeResult(out, metrics)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass

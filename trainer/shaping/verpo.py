@@ -21,7 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from verigym.trainer.shaping.base import EpisodeView, ShapeResult, ShapingContext, mean
+from verigym.trainer.shaping.base import EpisodeView, ShapeResult, ShapingContext, Stateless, mean
 from verigym.trainer.shaping.registry import SHAPERS
 
 
@@ -46,7 +46,7 @@ def dense_credit(outcomes: list[tuple[int, ...]]) -> list[float]:
 
 
 @SHAPERS.register("verpo")
-class Verpo:
+class Verpo(Stateless):
     """Difficulty-weighted partial credit for failed episodes; stateless (weights come from the step's group)."""
 
     name = "verpo"
@@ -74,9 +74,3 @@ class Verpo:
             "failed_credit": mean(credits),
         }
         return ShapeResult(out, metrics)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
