@@ -6,7 +6,9 @@ Up to `concurrency` episodes are live at once. Two schedules (`schedule=`):
   collector sends every queued episode's prompt in one `policy.generate` call while env steps (and sandbox
   work) run in a worker pool, so a slow episode delays only itself. Which episodes share a generate call
   depends on timing, so a policy that samples a batch from one random stream (vLLM on CPU, HF) may sample
-  different tokens from run to run; scripted and greedy policies are unaffected.
+  different tokens from run to run; scripted and greedy policies are unaffected. A policy that declares
+  `concurrent_calls = K > 1` (a server that batches requests itself: `OpenAIPolicy`) gets one call per
+  episode turn, up to K in flight, so no episode waits for a call it is not in.
 - `lockstep`: every round, all live episodes go into one generate call, then every env steps, then the next
   round starts. Batch composition depends only on the seeds, so sampled runs replay exactly (the trainer uses
   it by default for bit-exact resume). It costs the sum of generation and env time instead of their maximum.
@@ -147,6 +149,7 @@ def collect(
     bar = tqdm(total=len(jobs), desc=f"{name} x {policy_name}", disable=not progress, unit="ep")
     written = 0
     live: dict[int, _Episode] = {}
+    generator: ThreadPoolExecutor | None = None
 
     def start(job: tuple[int, int, int]) -> _Episode:
         index, seed, sample = job
@@ -192,6 +195,8 @@ def collect(
             env=e.env,
             seed=e.seed,
             max_tokens=_budget(e, sampling, max_episode_tokens),
+            sample=e.sample,
+            turn=len(e.record.turn_records),
         )
 
     def retire(e: _Episode) -> None:
@@ -225,6 +230,27 @@ def collect(
                         retire(e)
             else:
                 ready: queue.Queue[_Episode | BaseException] = queue.Queue()
+                calls = concurrent_calls(policy)
+                if calls > 1:
+                    generator = ThreadPoolExecutor(max_workers=calls, thread_name_prefix="generate")
+
+                def play_turn(e: _Episode) -> None:
+                    """Concurrent calls: generate this episode's turn alone, then step its env in the env pool,
+                    then its next turn, off the collector's loop; only finished episodes go back to the loop."""
+                    try:
+                        (outcome,) = _generate(policy, [request(e)], sampling)
+                        pool.submit(step_then_play, e, outcome)
+                    except BaseException as exc:  # noqa: BLE001 - re-raised by the collector's loop
+                        ready.put(exc)
+
+                def step_then_play(e: _Episode, outcome: Completion | BaseException) -> None:
+                    try:
+                        if step(e, outcome).done:
+                            ready.put(e)
+                        else:
+                            generator.submit(play_turn, e)  # type: ignore[union-attr]
+                    except BaseException as exc:  # noqa: BLE001 - re-raised by the collector's loop
+                        ready.put(exc)
 
                 def admit() -> None:
                     while jobs and len(live) < concurrency:
@@ -246,11 +272,16 @@ def collect(
                         else:
                             playing.append(e)
                     admit()
-                    if playing:
+                    if playing and generator is not None:  # one request per call: each episode goes on alone
+                        for e in playing:
+                            generator.submit(play_turn, e)
+                    elif playing:
                         outcomes = _generate(policy, [request(e) for e in playing], sampling)
                         for e, outcome in zip(playing, outcomes):
                             pool.submit(_report, ready, step, e, outcome)
     except BaseException:
+        if generator is not None:
+            generator.shutdown(wait=True, cancel_futures=True)
         if writer:
             writer.abort()
         if close_envs:
@@ -259,6 +290,8 @@ def collect(
                     _close(e.env)
         raise
     finally:
+        if generator is not None:
+            generator.shutdown(wait=True)
         bar.close()
         if own_providers and providers is not None:
             providers.close()
@@ -297,6 +330,12 @@ def _configured(factory: EnvFactory, settings: dict[str, Any]) -> EnvFactory:
         return env
 
     return build
+
+
+def concurrent_calls(policy: Policy) -> int:
+    """How many generate calls the pipelined schedule may have in flight: the policy's `concurrent_calls`
+    (servers that batch requests themselves, e.g. `OpenAIPolicy`), else 1 (in-process engines)."""
+    return max(1, int(getattr(policy, "concurrent_calls", 1) or 1))
 
 
 def _report(ready: queue.Queue, fn: Callable[..., _Episode], *args: Any) -> None:
@@ -386,6 +425,8 @@ def _apply_turn(episode: _Episode, completion: Completion, tokenizer: Any, eos: 
         )
     )
     record.total_reward += float(reward)
+    if info.get("checklist"):  # per-turn binary criteria the env declared, for the `checklist` shaper
+        record.metadata.setdefault("checklist", {})[str(turn)] = [dict(c) for c in info["checklist"]]
     history = episode.conversation
     episode.conversation = history + [{"role": "assistant", "content": text}] + list(observation)
     over = terminated or truncated

@@ -5,13 +5,17 @@ policy is token-in/token-out: it sends the episode's token ids to `/v1/completio
 sampled ids back (`return_tokens_as_token_ids`, a vLLM extension), so episodes are token-exact. Without
 one it sends `messages` to `/v1/chat/completions` and records text (plus ids and logprobs when the
 server returns them). `vllm_extensions=False` stops sending vLLM-only request fields (for servers that
-reject unknown fields; text-only then). Requests of a batch run concurrently; transient failures (connection refused,
+reject unknown fields; text-only then). Requests of a batch run concurrently, and the pipelined collector
+keeps up to `concurrency` single-request calls in flight (`concurrent_calls`), since the server batches them
+itself; a request's seed is derived from its episode seed, sample and turn, never from its place in a batch.
+Transient failures (connection refused,
 timeouts, 5xx, 429) are retried with exponential backoff; a request that still fails, or whose response
 is malformed, yields a `Completion` with `error` set, so only its episode is marked errored.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import time
@@ -63,6 +67,7 @@ class OpenAIPolicy:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.concurrency = max(1, concurrency)
+        self.concurrent_calls = self.concurrency  # the server batches requests: the collector may overlap calls
         self.vllm_extensions = vllm_extensions
         if tokenizer is not None and not vllm_extensions:
             raise ValueError("token-in/token-out needs vLLM's return_tokens_as_token_ids: keep vllm_extensions=True or drop tokenizer")
@@ -122,7 +127,7 @@ class OpenAIPolicy:
             "max_tokens": request.max_tokens if request.max_tokens is not None else sampling.max_tokens,
         }
         if sampling.seed is not None:
-            kwargs["seed"] = sampling.seed + index
+            kwargs["seed"] = request_seed(sampling.seed, request, index)
         if sampling.stop:
             kwargs["stop"] = list(sampling.stop)
         return kwargs
@@ -168,6 +173,15 @@ class OpenAIPolicy:
             raise ValueError("the server did not return token ids (it must support vLLM's return_tokens_as_token_ids); "
                              "drop tokenizer= to run text-only")
         return Completion(text, ids, lps, "length" if finish == "length" else "stop")
+
+
+def request_seed(base: int, request: GenerationRequest, index: int) -> int:
+    """A per-request sampling seed from (base, episode seed, sample, turn), the same whatever batch the request
+    is in; requests without an episode seed fall back to `base + index` (their place in the batch)."""
+    if request.seed is None:
+        return base + index
+    key = f"{base}:{request.seed}:{request.sample}:{request.turn}".encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "little") & 0x7FFFFFFF
 
 
 def _token_ids(tokens: list[str]) -> list[int] | None:

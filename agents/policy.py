@@ -30,7 +30,9 @@ class GenerationRequest:
     instead of re-tokenising `messages`). `env` is the live environment, which scripted policies (oracle,
     random) may consult; model policies ignore it. `seed` is the episode's seed for reproducible sampling.
     `max_tokens`, when set, caps this request's completion below `SamplingParams.max_tokens` (the
-    collector uses it to keep an episode within its token budget).
+    collector uses it to keep an episode within its token budget). `sample` (the episode's index in its
+    group) and `turn` name the request together with `seed` whatever batch it lands in, so a policy can
+    derive a per-request sampling seed that does not depend on batching.
     """
 
     messages: list[Message]
@@ -38,6 +40,8 @@ class GenerationRequest:
     env: TextEnv | None = None
     seed: int | None = None
     max_tokens: int | None = None
+    sample: int = 0
+    turn: int = 0
 
 
 @dataclass

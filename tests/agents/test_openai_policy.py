@@ -154,3 +154,16 @@ def test_killing_the_real_server_mid_run_errors_episodes_not_the_run(vllm_server
 def test_bad_configuration_is_refused():
     with pytest.raises(ValueError, match="http"):
         OpenAIPolicy("m", base_url="127.0.0.1:8000")
+
+
+def test_request_seeds_name_the_request_not_its_place_in_a_batch():
+    from verigym.agents.openai_policy import OpenAIPolicy, request_seed
+
+    request = lambda sample, turn: GenerationRequest([], seed=7, sample=sample, turn=turn)  # noqa: E731
+    assert request_seed(3, request(0, 0), index=0) == request_seed(3, request(0, 0), index=5)
+    seeds = {request_seed(3, request(k, t), 0) for k in range(8) for t in range(4)}
+    assert len(seeds) == 32 and all(0 <= s < 2**31 for s in seeds)  # every sample of a group draws its own stream
+    assert request_seed(4, request(0, 0), 0) != request_seed(3, request(0, 0), 0)
+    assert request_seed(3, GenerationRequest([]), index=2) == 5  # no episode seed: the place in the batch
+    policy = OpenAIPolicy("m", base_url="http://127.0.0.1:9/v1", concurrency=6)
+    assert policy.concurrent_calls == 6  # the collector may keep that many single-request calls in flight

@@ -61,6 +61,68 @@ def test_both_schedules_give_identical_records_for_a_scripted_policy(echo_env_cl
     assert [(r.seed, r.group, r.metadata["sample"]) for r in a] == [(s, s, k) for s in range(5) for k in range(2)]
 
 
+class ServerLikePolicy(LoggingPolicy):
+    """A policy whose server batches requests itself: the collector may keep `concurrent_calls` calls in flight.
+    Seed 0's generations take `slow_s`; the rest are instant."""
+
+    def __init__(self, concurrent_calls: int, slow_s: float = 0.0):
+        super().__init__()
+        self.concurrent_calls = concurrent_calls
+        self.slow_s = slow_s
+        self.lock = threading.Lock()
+        self.in_flight = self.most_in_flight = 0
+
+    def generate(self, requests, sampling):
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            self.calls.append((time.perf_counter(), [(r.seed, r.sample, r.turn) for r in requests]))
+        try:
+            if any(r.seed == 0 for r in requests):
+                time.sleep(self.slow_s)
+            return [Completion(r.env.oracle_action()) for r in requests]
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+@pytest.mark.timeout(60)
+def test_a_slow_generation_delays_only_its_episode_when_the_policy_takes_concurrent_calls(echo_env_cls):
+    policy = ServerLikePolicy(concurrent_calls=8, slow_s=1.0)
+    records = collect(echo_env_cls, policy, list(range(6)), group_size=2, concurrency=4)
+    assert all(r.success for r in records)
+    assert all(len(seeds) == 1 for _, seeds in policy.calls), "one request per call"
+    assert policy.most_in_flight >= 2, "calls never overlapped"
+    # every other episode (5 seeds x 2 samples x 2 turns) finishes while seed 0's calls sleep
+    assert max(r.duration_s for r in records if r.seed != 0) < 1.0, [r.duration_s for r in records]
+    # each request names its episode and turn, whatever call it was in
+    assert sorted(key for _, keys in policy.calls for key in keys) == [(s, k, t) for s in range(6) for k in range(2) for t in range(2)]
+
+    serial = ServerLikePolicy(concurrent_calls=1, slow_s=1.0)  # one call at a time: seed 0's calls stall the rest
+    records = collect(echo_env_cls, serial, list(range(6)), group_size=2, concurrency=4)
+    assert serial.most_in_flight == 1
+    assert max(r.duration_s for r in records if r.seed != 0) >= 1.0
+
+
+def test_concurrent_calls_give_the_same_records_as_one_call_at_a_time(echo_env_cls, tokenizer):
+    a = collect(echo_env_cls, ServerLikePolicy(concurrent_calls=4), list(range(5)), group_size=2, tokenizer=tokenizer, concurrency=3)
+    b = collect(echo_env_cls, OraclePolicy(), list(range(5)), group_size=2, tokenizer=tokenizer, concurrency=3)
+    strip = lambda r: {**r.to_row(), "duration_s": 0.0, "policy": ""}  # noqa: E731
+    assert [strip(r) for r in a] == [strip(r) for r in b]
+
+
+def test_a_failing_concurrent_call_drops_only_its_episode(echo_env_cls):
+    class Flaky(ServerLikePolicy):
+        def generate(self, requests, sampling):
+            if any(r.seed == 2 and r.turn == 1 for r in requests):
+                raise ConnectionError("server went away")
+            return super().generate(requests, sampling)
+
+    records = collect(echo_env_cls, Flaky(concurrent_calls=4), list(range(4)), concurrency=4)
+    assert [r.drop_reason for r in records] == [None, None, "policy", None]
+    assert "server went away" in records[2].error
+
+
 def test_unknown_schedule_is_refused(echo_env_cls):
     with pytest.raises(ValueError, match="schedule must be one of"):
         collect(echo_env_cls, OraclePolicy(), [0], schedule="eager")
