@@ -27,6 +27,12 @@ class VllmPolicy:
     global generator is seeded per call, so the same batch scheduled the same way gives the same samples;
     a warm prefix cache changes the scheduling and so the draws).
     `dtype=None` uses the checkpoint's dtype (as transformers does). `enforce_eager=True` by default: on CPU, graph compilation costs ~45 s of start-up for no gain on tiny models.
+
+    `concurrent_calls=K > 1` turns on continuous batching: calls from up to K threads (the pipelined collector
+    sends one request per episode turn) feed one engine loop that adds each request at the next engine step
+    and returns it as soon as it finishes, so no request waits for a call it is not in. Sampled tokens then
+    depend on timing (seeds are not applied); greedy decoding gives the same tokens either way. The default
+    (1) runs each call as one `LLM.generate`, the reproducible mode the trainer's lockstep schedule uses.
     """
 
     name = "vllm"
@@ -42,6 +48,7 @@ class VllmPolicy:
         dtype: Any = None,
         enforce_eager: bool = True,
         kv_cache_gib: int = 1,
+        concurrent_calls: int = 1,
         **engine_kwargs: Any,
     ) -> None:
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
@@ -70,7 +77,9 @@ class VllmPolicy:
         # ("CPU Generator does not use offset"), so on CPU a seeded call seeds the global generator instead.
         self._per_request_seeds = _has_cuda()
         self._failed: str | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one thread drives the engine at a time (a call, the loop, a weight update)
+        self.concurrent_calls = max(1, int(concurrent_calls))
+        self._loop: _EngineLoop | None = None
 
     def generate(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[Completion]:
         """One completion per request, all in one engine call (vLLM schedules the batch)."""
@@ -101,6 +110,8 @@ class VllmPolicy:
                     skip_special_tokens=True,
                 )
             )
+        if self.concurrent_calls > 1:
+            return [self._completion(out, sampling) for out in self._engine_loop().run(prompts, params)]
         with self._lock:
             if sampling.seed is not None and not self._per_request_seeds:
                 import torch
@@ -113,16 +124,23 @@ class VllmPolicy:
                 # A failed engine step can leave requests stuck in the scheduler (later calls hang): fail fast.
                 self._failed = f"{type(exc).__name__}: {exc}"
                 raise
-        completions = []
-        for out in outputs:
-            c = out.outputs[0]
-            ids = list(c.token_ids)
-            lps = [float(step[tid].logprob) for tid, step in zip(ids, c.logprobs or [])]
-            # Decode ourselves (as HFPolicy does): vLLM's incremental detokenizer holds back a trailing
-            # partial UTF-8 character, so its text can differ from the ids' decode. Stop strings cut the text.
-            text = c.text if sampling.stop else self.tokenizer.decode(ids, skip_special_tokens=True)
-            completions.append(Completion(text, ids, lps, "length" if c.finish_reason == "length" else "stop"))
-        return completions
+        return [self._completion(out, sampling) for out in outputs]
+
+    def _completion(self, out: Any, sampling: SamplingParams) -> Completion:
+        c = out.outputs[0]
+        ids = list(c.token_ids)
+        lps = [float(step[tid].logprob) for tid, step in zip(ids, c.logprobs or [])]
+        # Decode ourselves (as HFPolicy does): vLLM's incremental detokenizer holds back a trailing
+        # partial UTF-8 character, so its text can differ from the ids' decode. Stop strings cut the text.
+        text = c.text if sampling.stop else self.tokenizer.decode(ids, skip_special_tokens=True)
+        return Completion(text, ids, lps, "length" if c.finish_reason == "length" else "stop")
+
+    def _engine_loop(self) -> _EngineLoop:
+        with self._lock:
+            self._check_usable()
+            if self._loop is None:
+                self._loop = _EngineLoop(self)
+            return self._loop
 
     def _check_usable(self) -> None:
         if VllmPolicy._latest_engine != id(self):
@@ -141,6 +159,84 @@ class VllmPolicy:
             self._check_usable()
             self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(list(named_tensors))})
             self.llm.reset_prefix_cache()
+
+
+class _EngineLoop:
+    """Continuous batching over one in-process engine: callers queue requests and wait; a daemon thread adds
+    queued requests between engine steps and hands each finished output to its caller."""
+
+    def __init__(self, policy: VllmPolicy) -> None:
+        self.policy = policy
+        self._cv = threading.Condition()
+        self._queued: list[tuple[Any, Any, _Waiter, int]] = []
+        self._owners: dict[str, tuple[_Waiter, int]] = {}  # vLLM request id -> (caller, index in its call)
+        threading.Thread(target=self._serve, name="vllm-engine-loop", daemon=True).start()
+
+    def run(self, prompts: list[Any], params: list[Any]) -> list[Any]:
+        waiter = _Waiter(len(prompts))
+        with self._cv:
+            self._queued.extend((p, q, waiter, i) for i, (p, q) in enumerate(zip(prompts, params)))
+            self._cv.notify()
+        waiter.done.wait()
+        if waiter.error is not None:
+            raise EngineFailedError(f"the vLLM engine failed: {waiter.error}")
+        return waiter.outputs
+
+    def _serve(self) -> None:
+        engine = self.policy.llm.llm_engine
+        while True:
+            with self._cv:
+                self._cv.wait_for(lambda: self._queued or self._owners)
+                queued, self._queued = self._queued, []
+            try:
+                with self.policy._lock:
+                    self.policy._check_usable()
+                    if queued:
+                        ids = self.policy.llm.enqueue([p for p, *_ in queued], [q for _, q, *_ in queued], use_tqdm=False)
+                        for rid, (_, _, waiter, i) in zip(ids, queued):
+                            self._owners[_external_id(rid)] = (waiter, i)
+                    outputs = engine.step() if engine.has_unfinished_requests() else []
+            except Exception as exc:  # noqa: BLE001 - every waiting caller gets the error
+                self.policy._failed = self.policy._failed or f"{type(exc).__name__}: {exc}"
+                for waiter in {w for w, _ in self._owners.values()} | {w for *_, w, _ in queued}:
+                    waiter.fail(self.policy._failed)
+                try:  # leave no orphaned request in the engine
+                    engine.abort_request(list(self._owners))
+                except Exception:  # noqa: BLE001, S110 - the engine is already marked failed
+                    pass
+                self._owners.clear()
+                continue
+            for out in outputs:
+                if out.finished and out.request_id in self._owners:
+                    waiter, i = self._owners.pop(out.request_id)
+                    waiter.deliver(i, out)
+
+
+class _Waiter:
+    """One caller's outputs, filled in as its requests finish."""
+
+    def __init__(self, n: int) -> None:
+        self.outputs: list[Any] = [None] * n
+        self.left = n
+        self.error: str | None = None
+        self.done = threading.Event()
+        if n == 0:
+            self.done.set()
+
+    def deliver(self, index: int, output: Any) -> None:
+        self.outputs[index] = output
+        self.left -= 1
+        if self.left == 0:
+            self.done.set()
+
+    def fail(self, error: str) -> None:
+        self.error = error
+        self.done.set()
+
+
+def _external_id(request_id: str) -> str:
+    """The id vLLM reports on outputs: the one given to the engine, without the random suffix it appends."""
+    return request_id.rsplit("-", 1)[0]
 
 
 def _checkpoint_dtype(path: Path) -> str:

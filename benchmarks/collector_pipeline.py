@@ -152,8 +152,9 @@ def timed(env, policy, n: int, concurrency: int, schedule: str, sandbox: str) ->
 
 
 POLICIES = {
-    "engine": ("one call at a time (in-process hf / vLLM)", ServedPolicy),
-    "server": ("continuous batching, a request per episode turn (OpenAIPolicy)", BatchingServer),
+    "engine": ("one call at a time (HFPolicy, VllmPolicy by default)", ServedPolicy),
+    "server": ("continuous batching, a request per episode turn (OpenAIPolicy, VllmPolicy(concurrent_calls=K))",
+               BatchingServer),
 }
 
 

@@ -162,3 +162,45 @@ def test_hf_policy_over_a_trainers_loaded_model_keeps_its_mode(tiny_model, hf_po
     request = GenerationRequest([{"role": "user", "content": "hi"}])
     assert shared.generate([request], GREEDY)[0].token_ids == hf_policy.generate([request], GREEDY)[0].token_ids
     assert model.training and shared.max_model_len == 4096
+
+
+def test_continuous_batching_serves_concurrent_calls_with_the_same_greedy_tokens(vllm_policy, monkeypatch):
+    """`concurrent_calls > 1`: calls from many threads feed one engine loop; greedy tokens are unchanged."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from verigym.agents.vllm_policy import EngineFailedError
+
+    batched = play(vllm_policy)  # lockstep: one LLM.generate call per round
+    requests = [GenerationRequest(messages=[], prompt_token_ids=[400 + i] * 20) for i in range(8)]
+    alone = vllm_policy.generate(requests, SamplingParams(temperature=0.0, max_tokens=16))
+    engine = vllm_policy.llm.llm_engine
+    steps = []
+    real_step = engine.step
+    vllm_policy.concurrent_calls = 8
+    try:
+        # the pipelined collector sends one request per episode turn, several calls in flight
+        records = collect(beam_env(), vllm_policy, [0, 1, 2], max_turns=3, sampling=GREEDY)
+        monkeypatch.setattr(engine, "step", lambda: steps.append(1) or real_step())
+        with ThreadPoolExecutor(8) as pool:
+            together = list(pool.map(lambda r: vllm_policy.generate([r], SamplingParams(temperature=0.0, max_tokens=16))[0], requests))
+
+        def explode():
+            raise RuntimeError("engine step failed")
+
+        monkeypatch.setattr(engine, "step", explode)
+        with pytest.raises(EngineFailedError, match="engine step failed"):
+            vllm_policy.generate(requests[:2], GREEDY)
+        monkeypatch.setattr(engine, "step", real_step)
+        with pytest.raises(EngineFailedError, match="create a new VllmPolicy"):
+            vllm_policy.generate(requests[:1], GREEDY)
+    finally:
+        vllm_policy.concurrent_calls = 1
+        vllm_policy._failed = None
+    for a, b in zip(batched, records):
+        assert not b.dropped, b.error
+        assert a.token_ids == b.token_ids and a.loss_mask == b.loss_mask
+        assert max(abs(x - y) for x, y in zip(a.logprobs, b.logprobs)) < LOGPROB_TOLERANCE
+    assert [c.token_ids for c in together] == [c.token_ids for c in alone]
+    assert len(steps) < 8 * 16 / 2, f"{len(steps)} engine steps for 8 concurrent 16-token calls: they were not batched"
+    assert not engine.has_unfinished_requests()
+    assert vllm_policy.generate(requests[:1], GREEDY)[0].token_ids  # the one-call path works again
