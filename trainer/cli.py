@@ -48,7 +48,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.no_progress:
         overrides["log.progress"] = False
     config = load_config(args.config, overrides)
+    from verigym.trainer.distributed import context_from_env
+
     state = Trainer(config, resume=not args.fresh).fit()
+    if not context_from_env().is_main:
+        return 0  # under torchrun, rank 0 reports for the job
     evals = state.get("evals", {})
     if "before" in evals or "after" in evals:
         print(f"greedy success on held-out seeds: before {evals.get('before', float('nan')):.3f} -> after {evals.get('after', float('nan')):.3f}")
