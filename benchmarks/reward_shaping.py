@@ -16,9 +16,16 @@ success rate over the last quarter, and the wall time.
 |---|---|---|
 | hapo | even-reply-v0 (copy-digits prompt; correct = a reply of even length, so half right from the start) | mean length of correct replies (tokens) |
 | length_budget | same, budget 6 -> 1 token | mean length of correct replies |
-| rlcr | copy-digits-v0 (one digit, bare reply, up to 6 tokens) | Brier score of stated confidence (a random tiny model states none: expect `stated` ~ 0) |
-| noisy_verifier | same env with its `correct` component flipped at FP 0.2 / FN 0.1 (success stays clean) | clean success rate |
+| rlcr | copy-digits-v0 (one digit, bare reply, up to 6 tokens) | Brier score of stated confidence (a random tiny model states none: expect `nan`) |
+| noisy_verifier | same env with its `correct` component flipped at FP 0.2 / FN 0.1 (success stays clean); backward | clean success rate |
+| noisy_forward | same, forward correction (fn_rate 0.1 only); under dr_grpo it must equal the baseline (the shift cancels) | clean success rate |
+| noisy_even | even-reply-v0 with `correct` flipped at FP 0.2 / FN 0.1 (success starts near 0.5); backward | clean success rate |
 | otc | beam-statics-v0 (tool `check`) | tool calls per episode (a random tiny model makes none: expect 0) |
+| verpo | digit-tests-v0 (copy two digits; each position is a hidden test) | share of hidden tests passed |
+| checklist | digit-checklist-v0 (copy one digit; criteria "has a digit", "at most 2 characters" per turn) | turn checklist score |
+| checklist_beam | beam-statics-v0 (its own criteria; a random tiny model rarely makes a readable turn: expect `nan`) | turn checklist score |
+| process | copy-digits-v0 with 3 attempts; `rules` scorer in both runs, grpo vs hybrid | mean process reward (-malformed, -repeat) |
+| canon | short-reply-v0 (correct = at most 2 characters, shorter pays); canon by length, mu 0.5 (= Dr. GRPO) vs 0.9 | reward gap high minus low half (< 0: shorter pays) |
 
 The machine load (`os.getloadavg`) is printed with the table: on a shared machine compare columns of the same
 run, not seconds across runs.
@@ -33,33 +40,114 @@ import sys
 import tempfile
 import time
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 COPY = {"id": "copy-digits-v0", "kwargs": {"min_len": 1, "max_len": 1, "repeat": 8, "answer_tags": False, "weights": {"format": 0.2, "numeric": 0.1, "digits": 1.0, "correct": 1.0}}}
 NOISY_ENV = "noisy-copy-digits-v0"
 EVEN_ENV = "even-reply-v0"
+NOISY_EVEN_ENV = "noisy-even-reply-v0"
+SHORT_ENV = "short-reply-v0"
+TESTS_ENV = "digit-tests-v0"
+CHECK_ENV = "digit-checklist-v0"
 # copy-digits prompts judged correct when the reply has an even number of characters: a random policy is right
 # about half the time from step 1, so length shaping has correct replies to compress without a trained model
 EVEN = {"id": EVEN_ENV, "kwargs": {"min_len": 1, "max_len": 1, "repeat": 8, "answer_tags": False}}
-# method -> (env section, shaping section with the method on, the same with the method at weight 0, metric key)
-METHODS: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any], str]] = {
-    "hapo": (EVEN, {"hapo": {"weight": 1.0}}, {"hapo": {"weight": 0.0}}, "shaping/hapo/correct_length"),
-    "length_budget": (
-        EVEN,
-        {"length_budget": {"initial": 6, "final": 1, "decay": 0.5, "interval": 5, "weight": 1.0}},
-        {"length_budget": {"initial": 6, "final": 1, "decay": 0.5, "interval": 5, "weight": 0.0}},
-        "shaping/length_budget/correct_length",
-    ),
-    "rlcr": (COPY, {"rlcr": {"weight": 1.0, "missing_penalty": 0.0}}, {"rlcr": {"weight": 0.0}}, "shaping/rlcr/brier"),
-    "noisy_verifier": (
-        {"id": NOISY_ENV, "kwargs": COPY["kwargs"]},
-        {"noisy_verifier": {"fp_rate": 0.2, "fn_rate": 0.1}},
-        {"noisy_verifier": {"fp_rate": 0.0, "fn_rate": 0.0}},
-        "success_rate",
-    ),
-    "otc": ({"id": "beam-statics-v0", "kwargs": {}}, {"otc": {"weight": 1.0}}, {"otc": {"weight": 0.0}}, "shaping/otc/tool_calls"),
+# correct when the reply has at most 2 characters: shorter pays, a trend CANON's across-half term should find
+SHORT = {"id": SHORT_ENV, "kwargs": {"min_len": 1, "max_len": 1, "repeat": 8, "answer_tags": False}}
+# copy two digits; each digit position is one hidden test (`per_test`), so VeRPO has partial credit to give
+TESTS = {"id": TESTS_ENV, "kwargs": {"min_len": 2, "max_len": 2, "repeat": 8, "answer_tags": False}}
+# copy-digits with three attempts: retries that repeat an earlier reply are what the `rules` step scorer penalises
+# copy one digit; the turn declares two checklist criteria a random model meets sometimes (has a digit; at most 2 characters)
+CHECKS = {"id": CHECK_ENV, "kwargs": COPY["kwargs"]}
+RETRY = {"id": "copy-digits-v0", "kwargs": {**COPY["kwargs"], "max_turns": 3}}
+BEAM = {"id": "beam-statics-v0", "kwargs": {}}
+DR = {"advantage": "dr_grpo"}
+
+
+@dataclass(frozen=True)
+class Bench:
+    """One comparison: `shaping`/`algorithm` sections of the run with the method (`on`) and without (`off`)."""
+
+    env: dict[str, Any]
+    on: dict[str, Any]
+    off: dict[str, Any]
+    metric: str
+    algorithm_on: dict[str, Any] = field(default_factory=lambda: dict(DR))
+    algorithm_off: dict[str, Any] = field(default_factory=lambda: dict(DR))
+
+
+def _m(name: str, on: dict[str, Any], off: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return {"methods": [name], name: on}, {"methods": [name], name: off}
+
+
+METHODS: dict[str, Bench] = {
+    "hapo": Bench(EVEN, *_m("hapo", {"weight": 1.0}, {"weight": 0.0}), "shaping/hapo/correct_length"),
+    "length_budget": Bench(EVEN, *_m("length_budget", {"initial": 6, "final": 1, "decay": 0.5, "interval": 5, "weight": 1.0},
+                                     {"initial": 6, "final": 1, "decay": 0.5, "interval": 5, "weight": 0.0}), "shaping/length_budget/correct_length"),
+    "rlcr": Bench(COPY, *_m("rlcr", {"weight": 1.0, "missing_penalty": 0.0}, {"weight": 0.0}), "shaping/rlcr/brier"),
+    "noisy_verifier": Bench({"id": NOISY_ENV, "kwargs": COPY["kwargs"]}, *_m("noisy_verifier", {"fp_rate": 0.2, "fn_rate": 0.1}, {"fp_rate": 0.0, "fn_rate": 0.0}), "success_rate"),
+    "noisy_forward": Bench({"id": NOISY_ENV, "kwargs": COPY["kwargs"]}, *_m("noisy_verifier", {"mode": "forward", "fn_rate": 0.1}, {"fp_rate": 0.0, "fn_rate": 0.0}), "success_rate"),
+    "noisy_even": Bench({"id": NOISY_EVEN_ENV, "kwargs": EVEN["kwargs"]}, *_m("noisy_verifier", {"fp_rate": 0.2, "fn_rate": 0.1}, {"fp_rate": 0.0, "fn_rate": 0.0}), "success_rate"),
+    "otc": Bench(BEAM, *_m("otc", {"weight": 1.0}, {"weight": 0.0}), "shaping/otc/tool_calls"),
+    "verpo": Bench(TESTS, *_m("verpo", {"alpha": 0.5}, {"alpha": 0.0}), "shaping/verpo/mean_pass"),
+    "checklist": Bench(CHECKS, *_m("checklist", {"alpha": 0.5}, {"alpha": 0.0}), "shaping/checklist/turn_score"),
+    "checklist_beam": Bench(BEAM, *_m("checklist", {"alpha": 0.5}, {"alpha": 0.0}), "shaping/checklist/turn_score"),
+    # process: the `rules` scorer runs in both (so its metric is logged); only the `hybrid` run trains on it
+    "process": Bench(RETRY, {"process": {"scorer": "rules"}}, {"process": {"scorer": "rules"}}, "shaping/process/mean",
+                     {"advantage": "hybrid", "process_coef": 1.0}, {"advantage": "grpo"}),
+    # canon: mu 0.5 with equal halves (even group size) is exactly Dr. GRPO, and still logs canon's metrics
+    "canon": Bench(SHORT, {}, {}, "shaping/canon/reward_gap", {"advantage": "canon", "canon_metric": "length", "canon_mu": 0.9},
+                   {"advantage": "canon", "canon_metric": "length", "canon_mu": 0.5}),
 }
+
+
+def register_reply_envs() -> None:
+    """`short-reply-v0` (see SHORT) and `digit-tests-v0` (see TESTS)."""
+    from verigym.envs.base import TurnResult
+    from verigym.envs.copy_digits.env import CopyDigitsEnv
+    from verigym.envs.verdict import Verdict
+    from verigym.plugins.registry import get_registry, register_env
+
+    class ShortReply(CopyDigitsEnv):
+        env_id = SHORT_ENV
+
+        def on_turn(self, action: str):  # type: ignore[override]
+            ok = 0 < len(action.strip()) <= 2
+            components = {"format": 1.0, "numeric": 0.0, "digits": 0.0, "correct": float(ok)}
+            return TurnResult([{"role": "user", "content": "ok"}], terminated=True, verdict=Verdict(ok, float(ok), components))
+
+    class DigitTests(CopyDigitsEnv):
+        env_id = TESTS_ENV
+
+        def on_turn(self, action: str):  # type: ignore[override]
+            result = super().on_turn(action)
+            if result.verdict is not None:
+                reply, digits = action.strip(), self.task.digits  # type: ignore[union-attr]
+                per_test = [int(i < len(reply) and reply[i] == d) for i, d in enumerate(digits)]
+                result.verdict.details["per_test"] = per_test
+            return result
+
+    class DigitChecklist(CopyDigitsEnv):
+        env_id = CHECK_ENV
+
+        def on_turn(self, action: str):  # type: ignore[override]
+            result = super().on_turn(action)
+            reply = action.strip()
+            result.info["checklist"] = [
+                {"name": "has_digit", "passed": any(c.isdigit() for c in reply), "evidence": repr(reply)},
+                {"name": "short", "passed": 0 < len(reply) <= 2, "evidence": f"{len(reply)} characters"},
+            ]
+            return result
+
+    registry = get_registry().envs.names()
+    if CHECK_ENV not in registry:
+        register_env(CHECK_ENV, DigitChecklist)
+    if SHORT_ENV not in registry:
+        register_env(SHORT_ENV, ShortReply)
+    if TESTS_ENV not in registry:
+        register_env(TESTS_ENV, DigitTests)
 
 
 def register_even_env() -> None:
@@ -82,31 +170,37 @@ def register_even_env() -> None:
 
 
 def register_noisy_env(fp: float = 0.2, fn: float = 0.1) -> None:
-    """copy-digits whose `correct` component is flipped at rates (fp, fn), seeded per episode; `passed` (the
-    success rate) stays the clean outcome, so the table can report clean success."""
+    """`noisy-copy-digits-v0` and `noisy-even-reply-v0`: copy-digits / even-reply whose `correct` component is
+    flipped at rates (fp, fn), seeded per episode; `passed` (the success rate) stays the clean outcome, so the
+    table can report clean success. Call after `register_even_env`."""
     from verigym.envs.copy_digits.env import CopyDigitsEnv
     from verigym.envs.verdict import Verdict
     from verigym.plugins.registry import get_registry, register_env
 
-    class NoisyCopy(CopyDigitsEnv):
-        env_id = NOISY_ENV
+    def noisy(base: type, env_id: str) -> type:
+        class Noisy(base):  # type: ignore[misc, valid-type]
+            def on_turn(self, action: str):  # type: ignore[override]
+                result = super().on_turn(action)
+                if result.verdict is not None:
+                    v = result.verdict
+                    rng = random.Random(zlib.crc32(f"{self.task.seed}:{action}".encode()))
+                    flip = rng.random() < (fn if v.passed else fp)
+                    comps = dict(v.components)
+                    comps["correct"] = float(v.passed) if not flip else 1.0 - float(v.passed)
+                    result.verdict = Verdict(v.passed, v.score, comps, v.details)
+                return result
 
-        def on_turn(self, action: str):  # type: ignore[override]
-            result = super().on_turn(action)
-            if result.verdict is not None:
-                v = result.verdict
-                rng = random.Random(zlib.crc32(f"{self.task.seed}:{action}".encode()))  # type: ignore[union-attr]
-                flip = rng.random() < (fn if v.passed else fp)
-                comps = dict(v.components)
-                comps["correct"] = float(v.passed) if not flip else 1.0 - float(v.passed)
-                result.verdict = Verdict(v.passed, v.score, comps, v.details)
-            return result
+        Noisy.env_id = env_id
+        return Noisy
 
-    if NOISY_ENV not in get_registry().envs.names():
-        register_env(NOISY_ENV, NoisyCopy)
+    names = get_registry().envs.names()
+    if NOISY_ENV not in names:
+        register_env(NOISY_ENV, noisy(CopyDigitsEnv, NOISY_ENV))
+    if NOISY_EVEN_ENV not in names:
+        register_env(NOISY_EVEN_ENV, noisy(get_registry().envs.get(EVEN_ENV).spec.entry_point, NOISY_EVEN_ENV))
 
 
-def build_config(method: str, shaping: dict[str, Any], env: dict[str, Any], args: argparse.Namespace, model: str, run_dir: str) -> Any:
+def build_config(shaping: dict[str, Any], algorithm: dict[str, Any], env: dict[str, Any], args: argparse.Namespace, model: str, run_dir: str) -> Any:
     """The validated `TrainerConfig` of one benchmark run."""
     from verigym.trainer.config import TrainerConfig, from_dict
 
@@ -115,21 +209,21 @@ def build_config(method: str, shaping: dict[str, Any], env: dict[str, Any], args
         "env": env,
         "rollout": {"engine": args.engine, "groups_per_step": args.groups, "group_size": args.group_size, "max_tokens": args.max_tokens,
                     "stop": [x for x in args.stop.split(",") if x], "max_model_len": 128},
-        "algorithm": {"advantage": "dr_grpo"},
+        "algorithm": algorithm,
         "loss": {"entropy_coef": 0.02},
-        "shaping": {"methods": [method], **shaping},
+        "shaping": shaping,
         "optim": {"lr": 1e-3, "micro_batch_size": 128},
         "eval": {"episodes": 0}, "checkpoint": {"every": 0, "keep": 1},
         "log": {"progress": False, "tensorboard": False, "plot_at_end": False},
     }).validate()
 
 
-def run(method: str, shaping: dict[str, Any], env: dict[str, Any], args: argparse.Namespace, model: str) -> tuple[list[dict], float]:
+def run(method: str, shaping: dict[str, Any], algorithm: dict[str, Any], env: dict[str, Any], args: argparse.Namespace, model: str) -> tuple[list[dict], float]:
     from verigym.trainer.loop import Trainer
     from verigym.trainer.metrics import read_metrics
 
     run_dir = tempfile.mkdtemp(prefix=f"bench-shaping-{method}-")
-    cfg = build_config(method, shaping, env, args, model, run_dir)
+    cfg = build_config(shaping, algorithm, env, args, model, run_dir)
     start = time.perf_counter()
     Trainer(cfg, resume=False).fit()
     return [r for r in read_metrics(run_dir) if "final" not in r and "reward/mean" in r], time.perf_counter() - start
@@ -140,6 +234,13 @@ def window(rows: list[dict], key: str, first: bool) -> float:
     part = rows[:k] if first else rows[-k:]
     values = [r[key] for r in part if r.get(key) is not None]
     return sum(values) / len(values) if values else float("nan")
+
+
+def row(method: str, label: str, metric: str, metrics: list[dict], wall: float) -> str:
+    """One table row: the metric over the first and last quarter, completion tokens and success (last quarter)."""
+    first, last = window(metrics, metric, True), window(metrics, metric, False)
+    tokens, success = window(metrics, "tokens/completion_mean", False), window(metrics, "success_rate", False)
+    return f"| {method} | {label} | `{metric}` | {first:.3f} | {last:.3f} | {tokens:.2f} | {success:.3f} | {wall:.0f} |"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     # length shaping would have nothing to compare; stopping at a common character gives replies of 1..max tokens
     parser.add_argument("--stop", default="e,t", help="comma-separated stop strings ('' for none)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--model", default="", help="start from this HF model dir instead of a random tiny model")
     parser.add_argument("--model-dir", default=str(Path(tempfile.gettempdir()) / "verigym-bench-shaping-model"))
     args = parser.parse_args(argv)
@@ -162,27 +264,29 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
 
+    import torch
+
     from verigym.agents.tiny_model import build_tiny_model
+
+    torch.set_num_threads(args.threads)
 
     model = args.model or args.model_dir
     if not args.model and not Path(args.model_dir, "config.json").is_file():
         build_tiny_model(args.model_dir, layers=2, hidden=128, heads=2, kv_heads=2, seed=0, init_std=0.02)
-    register_noisy_env()
     register_even_env()
-    rows = []
-    for method in methods:
-        env, on, off, metric = METHODS[method]
-        for label, shaping in (("without", off), ("with", on)):
-            print(f"{method}: {label} ({args.steps} steps)...", file=sys.stderr, flush=True)
-            metrics, wall = run(method, shaping, env, args, model)
-            rows.append((method, label, metric, window(metrics, metric, True), window(metrics, metric, False), window(metrics, "tokens/completion_mean", False), window(metrics, "success_rate", False), wall))
-    load = os.getloadavg()
-    print(f"\n{args.steps} steps x {args.groups} x {args.group_size} episodes, engine {args.engine}, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}\n")
-    print(f"model: {model}, stop strings: {args.stop!r}")
+    register_noisy_env()
+    register_reply_envs()
+    print(f"{args.steps} steps x {args.groups} x {args.group_size} episodes, engine {args.engine}, model: {model}, stop strings: {args.stop!r}\n")
     print("| method | run | metric | first quarter | last quarter | completion tokens (last q.) | success (last q.) | wall s |")
-    print("|---|---|---|---|---|---|---|---|")
-    for method, label, metric, first, last, tokens, success, wall in rows:
-        print(f"| {method} | {label} | `{metric}` | {first:.3f} | {last:.3f} | {tokens:.2f} | {success:.3f} | {wall:.0f} |")
+    print("|---|---|---|---|---|---|---|---|", flush=True)
+    for method in methods:
+        bench = METHODS[method]
+        for label, shaping, algorithm in (("without", bench.off, bench.algorithm_off), ("with", bench.on, bench.algorithm_on)):
+            print(f"{method}: {label} ({args.steps} steps)...", file=sys.stderr, flush=True)
+            metrics, wall = run(method, shaping, algorithm, bench.env, args, model)
+            print(row(method, label, bench.metric, metrics, wall), flush=True)  # each row as soon as it is measured
+    load = os.getloadavg()
+    print(f"\nload average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     return 0
 
 

@@ -52,6 +52,9 @@ class TurnResult:
     `messages` go back to the agent. `verdict` is set when the turn ended the task (`terminated`), and is
     what the rubric scores. `malformed` is the parse error shown to the agent, if any. `reward` is an optional
     per-turn reward (tool-use shaping, a process reward) added to the step's reward on any turn.
+    `info["checklist"]`, when set, lists the turn's binary criteria, each `{"name": str, "passed": bool,
+    "evidence": str}` (optional `"weight"`, default 1): recorded per turn in `metadata["checklist"]` and turned
+    into per-turn rewards by the `checklist` reward shaper (CM2-style).
     """
 
     messages: list[Message]

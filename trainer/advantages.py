@@ -24,6 +24,7 @@ class AdvantageInputs:
     `groups[i]` is the group key (episodes sampled from the same task share it), `components[i, c]` is reward
     component c of episode i and `component_weights[c]` its rubric weight (used by `gdpo`).
     `process_rewards[i, t]` is a step scorer's reward for turn t, kept apart from the outcome (used by `hybrid`).
+    `lengths[i]` (policy tokens) and `entropies[i]` (mean -log p of the sampled policy tokens) condition `canon`.
     """
 
     turn_rewards: Tensor
@@ -32,6 +33,8 @@ class AdvantageInputs:
     components: Tensor | None = None
     component_weights: Tensor | None = None
     process_rewards: Tensor | None = None
+    lengths: Tensor | None = None
+    entropies: Tensor | None = None
 
     @property
     def rewards(self) -> Tensor:
@@ -42,12 +45,15 @@ class AdvantageInputs:
 @dataclass(frozen=True)
 class AdvantageConfig:
     """Estimator settings. `eps` guards divisions by a standard deviation; `gamma` discounts turns (trloo,
-    hybrid); `process_coef` weighs the normalised process rewards against the outcome (hybrid)."""
+    hybrid); `process_coef` weighs the normalised process rewards against the outcome (hybrid);
+    `canon_metric` ("length" or "entropy") splits groups and `canon_mu` weighs across- vs within-half (canon)."""
 
     estimator: str = "grpo"
     eps: float = 1e-6
     gamma: float = 1.0
     process_coef: float = 1.0
+    canon_metric: str = "length"
+    canon_mu: float = 0.75
 
 
 

@@ -78,7 +78,16 @@ def advantage_inputs(records: Sequence[EpisodeRecord], component_names: Sequence
         for i, r in enumerate(records):
             for t, value in enumerate(r.metadata.get("process_rewards", [])[:n_turns]):
                 process[i, t] = float(value)
-    return AdvantageInputs(turn_rewards, turn_mask, groups, components, comp_w, process)
+    lengths = torch.tensor([float(sum(r.loss_mask or [])) for r in records])
+    entropies = torch.tensor([_surprisal(r) for r in records])
+    return AdvantageInputs(turn_rewards, turn_mask, groups, components, comp_w, process, lengths, entropies)
+
+
+def _surprisal(record: EpisodeRecord) -> float:
+    """Mean -log p of the episode's sampled policy tokens (0 without logprobs)."""
+    mask, logprobs = record.loss_mask or [], record.logprobs or []
+    picked = [-lp for m, lp in zip(mask, logprobs) if m]
+    return sum(picked) / len(picked) if picked else 0.0
 
 
 def group_key(record: EpisodeRecord) -> object:

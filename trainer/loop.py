@@ -25,7 +25,7 @@ from tqdm import tqdm
 from verigym.agents.records import DROP_REASONS, EpisodeRecord
 from verigym.plugins.registry import make
 from verigym.trainer.advantages import AdvantageConfig
-from verigym.trainer.batch import build_batch
+from verigym.trainer.batch import advantage_inputs, build_batch
 from verigym.trainer.checkpoint import TrainerState, latest_checkpoint, save_checkpoint
 from verigym.trainer.config import TrainerConfig
 from verigym.trainer.distributed import RankGroup, init_distributed, shard_model, shutdown
@@ -33,6 +33,7 @@ from verigym.trainer.metrics import MetricsLogger
 from verigym.trainer.model import ensure_model, load_policy_model, load_reference_model, resolve_device, resolve_dtype
 from verigym.trainer.rollout import RolloutEngine
 from verigym.trainer.shaping import RewardShaping
+from verigym.trainer.shaping.canon import canon_metrics
 from verigym.trainer.update import build_optimizer
 
 
@@ -120,7 +121,8 @@ class Trainer:
         if ckpt is not None:
             engine.sync(self.ranks.weights())
         logger = MetricsLogger(self.run_dir, tensorboard=cfg.log.tensorboard, resume_step=state.step if ckpt else None)
-        adv_cfg = AdvantageConfig(cfg.algorithm.advantage, cfg.algorithm.eps, cfg.algorithm.gamma, cfg.algorithm.process_coef)
+        a = cfg.algorithm
+        adv_cfg = AdvantageConfig(a.advantage, a.eps, a.gamma, a.process_coef, a.canon_metric, a.canon_mu)
         pad_id = engine.policy.tokenizer.pad_token_id or 0
         try:
             if cfg.eval.at_start and state.step == 0 and cfg.eval.episodes > 0:
@@ -186,6 +188,8 @@ class Trainer:
             names = names + self.shaping.component_names
             weights = {**weights, **{n: 1.0 for n in self.shaping.component_names}}
         batch, _ = build_batch(train, adv_cfg, names, weights, pad_id)
+        if adv_cfg.estimator == "canon":  # which half (by length / entropy) earned more
+            metrics.update(canon_metrics(advantage_inputs(train, names, weights), adv_cfg))
         result = self.ranks.update(batch, cfg.loss, cfg.optim)  # update_policy on every torchrun rank
         metrics.update(result.metrics)
         metrics["adv/abs_mean"] = float((batch.advantages.abs() * batch.loss_mask).sum() / batch.loss_mask.sum().clamp(min=1))

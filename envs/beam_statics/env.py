@@ -14,12 +14,13 @@ from verigym.envs.beam_statics.expression import format_monomial
 from verigym.envs.beam_statics.generator import DEFAULT_LENGTHS, generate_task, select_categories
 from verigym.envs.beam_statics.ground_truth import gold_reactions, imbalance
 from verigym.envs.beam_statics.prompt import describe, system_prompt
-from verigym.envs.beam_statics.task import BeamTask
+from verigym.envs.beam_statics.task import BeamTask, is_moment
 from verigym.envs.beam_statics.verifier import WEIGHTS, show, verify
 from verigym.envs.rubric import Rubric
 from verigym.envs.spaces import Message
 
 TOOLS = ("check",)
+ORACLES = ("check-gold", "check-zeros", "check-forces", "answer")
 
 
 @dataclass
@@ -31,6 +32,12 @@ class BeamStaticsConfig(EnvConfig):
     `max_checks` is the `check` tool budget per episode. `cross_check` also solves every task with sympy's
     Beam at reset (slow) and raises VerifierError if the two ground truths disagree. `max_loads` caps the
     number of loads per beam (None: the loading's full range; an easier curriculum for small models).
+    `oracle` is the scripted oracle's strategy (`oracle_action`; it never changes what the agent sees or
+    how it is scored). It checks, then answers the gold reactions; the check proposes the gold reactions
+    (`check-gold`), every reaction at 0 (`check-zeros`: the check reports the loads' own net force and
+    moment about x = 0, minus the reactions when the only support is at x = 0), or the gold forces with
+    every moment at 0 (`check-forces`: the net moment is minus the reaction moment). `answer` answers at
+    once. `check-zeros` and `check-forces` are strategies a small model can imitate by copying numbers.
     """
 
     max_turns: int = 6
@@ -40,6 +47,7 @@ class BeamStaticsConfig(EnvConfig):
     lengths: tuple[int, int] = DEFAULT_LENGTHS
     cross_check: bool = False
     max_loads: int | None = None
+    oracle: str = "check-gold"
 
     def __post_init__(self) -> None:
         self.categories = _names(self.categories, "categories")
@@ -53,6 +61,8 @@ class BeamStaticsConfig(EnvConfig):
             raise ValueError(f"lengths must be (min, max) with 2 <= min <= max, got {self.lengths}")
         if self.max_loads is not None and self.max_loads < 1:
             raise ValueError(f"max_loads must be at least 1 (or left out), got {self.max_loads}")
+        if self.oracle not in ORACLES:
+            raise ValueError(f"oracle must be one of {list(ORACLES)}, got {self.oracle!r}")
 
 
 class BeamStaticsEnv(TextEnv[BeamTask]):
@@ -73,6 +83,7 @@ class BeamStaticsEnv(TextEnv[BeamTask]):
         self.allowed_categories = select_categories(self.config.categories, self.config.exclude_categories)
         self.gold: dict[str, Fraction] = {}
         self.checks_used = 0
+        self.balanced: dict[str, str] | None = None  # the last checked proposal found in equilibrium
 
     def build_rubric(self) -> Rubric:
         """`correct` 1.0, `per_reaction` 0.2, `format` 0.05 (see README)."""
@@ -85,6 +96,7 @@ class BeamStaticsEnv(TextEnv[BeamTask]):
         assert self.task is not None
         self.gold = gold_reactions(self.task, cross_check=self.config.cross_check)
         self.checks_used = 0
+        self.balanced = None
 
     def opening_messages(self, task: BeamTask) -> list[Message]:
         return [
@@ -105,43 +117,71 @@ class BeamStaticsEnv(TextEnv[BeamTask]):
             return self._refused(f"Could not read your answer: {verdict.details['malformed']}")
         right = sum(r["correct"] for r in verdict.details["reactions"].values())
         message = f"Answer received: {right} of {len(self.gold)} reactions correct. Episode over."
-        return TurnResult([{"role": "user", "content": message}], terminated=True, verdict=verdict)
+        given = {name: r["given"] for name, r in verdict.details["reactions"].items()}
+        return TurnResult([{"role": "user", "content": message}], terminated=True, verdict=verdict, info={"checklist": self._answer_checklist(given)})
+
+    def _answer_checklist(self, given: dict[str, str]) -> list[dict[str, Any]]:
+        """Criteria of a readable answer: it came after a check, and it repeats a proposal a check found balanced."""
+        checked = self.checks_used > 0
+        matches = self.balanced is not None and given == self.balanced
+        if self.balanced is None:
+            evidence = "no check found a proposal in equilibrium"
+        else:
+            evidence = f"balanced check {self.balanced}, answer {given}"
+        return [
+            criterion("checked_before_answering", checked, f"{self.checks_used} check(s) before the answer"),
+            criterion("answer_matches_balanced_check", matches, evidence),
+        ]
 
     def _check(self, arguments: dict[str, Any]) -> TurnResult:
         assert self.task is not None
         if self.checks_used >= self.config.max_checks:
+            used_up = f"all {self.config.max_checks} check(s) used"
             return self._refused(
                 f"check refused: all {self.config.max_checks} check(s) for this task are used up; "
-                "send your final <answer> now."
+                "send your final <answer> now.",
+                [criterion("check_within_budget", False, used_up)],
             )
         try:
             values = parse_check_arguments(arguments, self.task.unknowns)
         except AnswerError as exc:
-            return self._refused(f"check not run (it did not count against your budget): {exc}")
+            return self._refused(f"check not run (it did not count against your budget): {exc}", [criterion("check_well_formed", False, str(exc))])
         self.checks_used += 1
         force, moment = imbalance(self.task, values)
         left = self.config.max_checks - self.checks_used
         proposal = ", ".join(f"{name} = {show(name, values[name])}" for name in self.task.unknowns)
         verdict = "balanced: these reactions satisfy equilibrium" if force == moment == 0 else "not in equilibrium"
+        if force == moment == 0:
+            self.balanced = {name: show(name, values[name]) for name in self.task.unknowns}
         message = (
             f"check with {proposal}:\n"
             f"net vertical force = {format_monomial(force, FORCE)} (upward positive)\n"
             f"net moment about x = 0 = {format_monomial(moment, MOMENT)} (counter-clockwise positive)\n"
             f"{verdict}. {left} check(s) left."
         )
-        return TurnResult([{"role": "tool", "content": message}], info={"checks_used": self.checks_used})
+        checklist = [
+            criterion("check_within_budget", True, f"check {self.checks_used} of {self.config.max_checks}"),
+            criterion("check_well_formed", True, f"checked {proposal}"),
+        ]
+        return TurnResult([{"role": "tool", "content": message}], info={"checks_used": self.checks_used, "checklist": checklist})
 
-    def _refused(self, message: str) -> TurnResult:
+    def _refused(self, message: str, checklist: list[dict[str, Any]] | None = None) -> TurnResult:
         left = self.config.max_turns - self.turn
         if left > 0:
             message += f" ({left} turn(s) left.)"
-        return TurnResult([{"role": "user", "content": message}], malformed=message)
+        return TurnResult([{"role": "user", "content": message}], malformed=message, info={"checklist": checklist} if checklist else {})
 
     def oracle_action(self) -> str:
-        """Check the gold reactions first (when a check and a later answer turn fit), then answer them."""
+        """Check first (when a check and a later answer turn fit, unless `oracle="answer"`), then answer the
+        gold reactions; what the check proposes depends on `oracle` (see `BeamStaticsConfig`)."""
         assert self.task is not None
         gold = {name: show(name, self.gold[name]) for name in self.task.unknowns}
-        if self.checks_used == 0 and self.config.max_checks > 0 and self.turn + 2 <= self.config.max_turns:
+        strategy = self.config.oracle
+        if strategy != "answer" and self.checks_used == 0 and self.config.max_checks > 0 and self.turn + 2 <= self.config.max_turns:
+            if strategy == "check-zeros":
+                return format_tool_call("check", dict.fromkeys(gold, "0"))
+            if strategy == "check-forces":
+                return format_tool_call("check", {name: "0" if is_moment(name) else value for name, value in gold.items()})
             return format_tool_call("check", gold)
         return format_answer(", ".join(f"{name} = {value}" for name, value in gold.items()))
 
@@ -152,6 +192,11 @@ class BeamStaticsEnv(TextEnv[BeamTask]):
         if self.checks_used < self.config.max_checks and rng.random() < 0.25:
             return format_tool_call("check", guess)
         return format_answer(", ".join(f"{name} = {value}" for name, value in guess.items()))
+
+
+def criterion(name: str, passed: bool, evidence: str) -> dict[str, Any]:
+    """One binary checklist criterion of a turn (`TurnResult.info["checklist"]`)."""
+    return {"name": name, "passed": bool(passed), "evidence": evidence}
 
 
 def _names(value: Any, field: str) -> tuple[str, ...]:

@@ -169,7 +169,27 @@ def test_shaping_config_from_toml_tables_and_errors():
         from_dict(TrainerConfig, {"shaping": {"methods": ["nope"]}}).validate()
     with pytest.raises(ValueError, match="unknown key"):
         from_dict(TrainerConfig, {"shaping": {"hapo": {"wieght": 1}}})
-    assert set(SHAPERS.names()) >= {"hapo", "length_budget", "otc", "rlcr", "noisy_verifier"}
+    assert set(SHAPERS.names()) >= {"hapo", "length_budget", "otc", "rlcr", "noisy_verifier", "verpo", "checklist"}
+
+
+@pytest.mark.timeout(10)
+def test_new_methods_switch_on_from_toml():
+    import tomllib
+
+    text = """
+[algorithm]
+advantage = "canon"
+canon_metric = "entropy"
+canon_mu = 0.9
+[shaping]
+methods = ["noisy_verifier", "checklist"]
+noisy_verifier = { mode = "forward", fn_rate = 0.1 }
+checklist = { alpha = 0.3, mode = "all" }
+"""
+    cfg = from_dict(TrainerConfig, tomllib.loads(text)).validate()
+    assert (cfg.algorithm.advantage, cfg.algorithm.canon_metric, cfg.algorithm.canon_mu) == ("canon", "entropy", 0.9)
+    assert cfg.shaping.noisy_verifier.mode == "forward" and cfg.shaping.checklist.alpha == 0.3
+    assert [s.name for s in RewardShaping(cfg.shaping).shapers] == ["noisy_verifier", "checklist"]
 
 
 def test_trainer_state_carries_shaping_state_through_json():
@@ -310,6 +330,7 @@ def test_verpo_weights_hard_tests_more_by_hand():
     out = verpo.shape(eps, [2.0, 0.0, 0.0, 0.3], step=1)
     assert out.rewards == pytest.approx([2.0, 0.5 * 2.0 * 0.5, 0.5 * 2.0 * 0.5, 0.3])
     assert out.metrics["with_tests"] == 0.75 and out.metrics["failed_credit"] == pytest.approx(0.5)
+    assert out.metrics["mean_pass"] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3)
     with pytest.raises(ValueError, match="alpha"):
         Verpo(VerpoConfig(alpha=1.0), ShapingContext())
 
@@ -355,3 +376,192 @@ def test_code_python_reports_per_test_outcomes_for_verpo():
     details = info["verdict"].details
     assert len(details["per_test"]) == details["tests"] and sum(details["per_test"]) == details["passed"]
     assert 0 < details["passed"] < details["tests"]
+
+
+# --- noisy-verifier forward correction, CANON, CM2-style checklist ---------------------------------------
+
+
+@pytest.mark.timeout(10)
+def test_noisy_verifier_forward_correction_by_hand():
+    from verigym.trainer.shaping.noisy_verifier import forward_weight
+
+    assert forward_weight(1.0, 0.1) == pytest.approx(0.1)  # w1 = rho1
+    assert forward_weight(0.0, 0.1) == pytest.approx(-0.9)  # w0 = rho1 - 1
+    # forward needs only the FN rate: fp_rate may stay unknown (0)
+    shaper = NoisyVerifier(NoisyVerifierConfig(mode="forward", fn_rate=0.1), ShapingContext({"correct": 1.0, "format": 0.2}))
+    out = shaper.shape([ep(components={"correct": 1.0, "format": 1.0}), ep(correct=False, components={"correct": 0.0, "format": 1.0})], [1.2, 0.2], step=1)
+    assert out.rewards == pytest.approx([0.2 + 0.1, 0.2 - 0.9])  # every reward moves by -(1 - rho1) = -0.9
+    assert out.metrics["corrected_correct"] == pytest.approx(-0.4)
+    with pytest.raises(ValueError, match="mode"):
+        NoisyVerifier(NoisyVerifierConfig(mode="sideways"), ShapingContext())
+
+
+@pytest.mark.timeout(20)
+def test_noisy_verifier_forward_update_follows_the_clean_gradient_and_backward_is_unbiased():
+    """A 3-armed softmax bandit with a noisy verifier (FP 0.2, FN 0.1), 200k one-sample updates, fixed seed.
+
+    Clean gradient g = sum_a pi_a p_a grad log pi_a. Per sample, score s = grad log pi(a) = e_a - pi (at most
+    ~1.2 per coordinate in norm, rewards in [-0.9, 1.3]): the Monte Carlo standard error of each coordinate of the
+    mean is below 1.3 / sqrt(200k) ~ 0.003, so a tolerance of 0.01 (> 3 standard errors) is safe.
+    Expected: backward E[R^ s] = g (unbiased); raw E[R~ s] = (1 - rho0 - rho1) g = 0.7 g (biased by the channel);
+    forward E[w s] = 0.7 g too (the paper's claim: aligned with g, from rho1 alone)."""
+    from verigym.trainer.shaping.noisy_verifier import forward_weight
+
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    fp, fn, n = 0.2, 0.1, 200_000
+    pi, p = torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64), torch.tensor([0.9, 0.5, 0.1], dtype=torch.float64)
+    clean = [float(sum(pi[a] * p[a] * (float(a == k) - pi[k]) for a in range(3))) for k in range(3)]
+    arms = torch.multinomial(pi, n, replacement=True, generator=gen)
+    true = torch.rand(n, generator=gen, dtype=torch.float64) < p[arms]
+    u = torch.rand(n, generator=gen, dtype=torch.float64)
+    obs = torch.where(true, u >= fn, u < fp).double()
+    score = torch.nn.functional.one_hot(arms, 3).double() - pi  # grad log pi(a) w.r.t. the logits
+    weights = {"raw": obs, "backward": backward_corrected(obs, fp, fn), "forward": forward_weight(obs, fn)}
+    sums = {key: (w[:, None] * score).mean(0).tolist() for key, w in weights.items()}
+    kappa = 1 - fp - fn
+    assert sums["backward"] == pytest.approx(clean, abs=0.01)
+    assert sums["raw"] == pytest.approx([kappa * g for g in clean], abs=0.01)
+    assert max(abs(r - g) for r, g in zip(sums["raw"], clean)) > 0.03  # raw is off by 0.3 g (|g_0| = 0.16)
+    assert sums["forward"] == pytest.approx([kappa * g for g in clean], abs=0.01)
+    cos = sum(f * g for f, g in zip(sums["forward"], clean)) / math.hypot(*sums["forward"]) / math.hypot(*clean)
+    assert cos > 0.99
+
+
+def canon_inputs(rewards, metric, groups):
+    import torch
+
+    from verigym.trainer.advantages import AdvantageInputs
+
+    n = len(rewards)
+    return AdvantageInputs(torch.tensor(rewards)[:, None], torch.ones(n, 1), torch.tensor(groups), lengths=torch.tensor(metric), entropies=torch.tensor(metric))
+
+
+@pytest.mark.timeout(10)
+def test_canon_advantages_by_hand():
+    from verigym.trainer.advantages import AdvantageConfig, compute_advantages
+    from verigym.trainer.shaping.canon import canon_metrics
+
+    # group 0: lengths 4, 1, 3, 2 -> low half {1, 3} (lengths 1, 2), high half {0, 2}; rewards high 1, 1, low 0, 1
+    # low mean 0.5, high mean 1. Episode 0 (high, r 1): intra 0, inter 1 - 0.5 = 0.5 -> 0.25 * 0 + 0.75 * 0.5
+    # episode 1 (low, r 0): intra -0.5, inter -1 -> 0.25 * -0.5 + 0.75 * -1 = -0.875; episode 3 (low, r 1): 0.125 + 0
+    # group 1: two episodes, halves of one: intra 0, A = 0.75 * (r_i - r_j); group 2: one episode -> 0
+    inputs = canon_inputs([1.0, 0.0, 1.0, 1.0, 2.0, 0.0, 5.0], [4.0, 1.0, 3.0, 2.0, 7.0, 9.0, 1.0], [0, 0, 0, 0, 1, 1, 2])
+    adv = compute_advantages(inputs, AdvantageConfig("canon", canon_mu=0.75))[:, 0]
+    assert adv.tolist() == pytest.approx([0.375, -0.875, 0.375, 0.125, 1.5, -1.5, 0.0])
+    # direction-free: the same rewards with the lengths mirrored give the mirrored split, and the same advantages
+    mirrored = canon_inputs([1.0, 0.0, 1.0, 1.0], [-4.0, -1.0, -3.0, -2.0], [0, 0, 0, 0])
+    flipped = compute_advantages(mirrored, AdvantageConfig("canon", canon_mu=0.75))[:, 0]
+    assert flipped.tolist() == pytest.approx([0.375, -0.875, 0.375, 0.125])  # here the low half earns more
+    # mu = 0.5 with equal halves is Dr. GRPO: r - group mean (0.75)
+    drgrpo = compute_advantages(inputs, AdvantageConfig("canon", canon_mu=0.5))[:4, 0]
+    assert drgrpo.tolist() == pytest.approx([0.25, -0.75, 0.25, 0.25])
+    m = canon_metrics(inputs, AdvantageConfig("canon"))
+    assert m["shaping/canon/reward_gap"] == pytest.approx((0.5 + (0.0 - 2.0)) / 2)  # group 0: +0.5, group 1: 9 pays less
+    assert m["shaping/canon/high_better"] == 0.5 and m["shaping/canon/low_better"] == 0.5
+    assert m["shaping/canon/metric"] == pytest.approx(27 / 7)
+
+
+@pytest.mark.timeout(10)
+def test_canon_metric_inputs_come_from_the_records_and_config_is_checked():
+    from verigym.trainer.batch import advantage_inputs
+
+    a = record(1, "7", loss_mask=(0, 1, 1, 1))
+    a.logprobs = [0.0, -1.0, -2.0, -3.0]
+    b = record(1, "7", loss_mask=(0, 1, 0, 0))
+    b.logprobs = [-9.0, -0.5, -9.0, -9.0]  # off-mask logprobs do not count
+    inputs = advantage_inputs([a, b], [], {})
+    assert inputs.lengths.tolist() == [3.0, 1.0]
+    assert inputs.entropies.tolist() == pytest.approx([2.0, 0.5])
+    with pytest.raises(ValueError, match="canon_metric"):
+        from_dict(TrainerConfig, {"algorithm": {"advantage": "canon", "canon_metric": "vibes"}}).validate()
+    with pytest.raises(ValueError, match="canon_mu"):
+        from_dict(TrainerConfig, {"algorithm": {"advantage": "canon", "canon_mu": 1.5}}).validate()
+
+
+def checked(turns):
+    """An EpisodeView with a checklist: {turn: [(name, passed, weight)]}."""
+    view = ep(components={"correct": 0.0})
+    return EpisodeView(view.problem, 0, False, 10, 0, "", {"correct": 0.0}, 0.0, None, {t: tuple(c) for t, c in turns.items()}, 3)
+
+
+@pytest.mark.timeout(10)
+def test_checklist_rewards_by_hand():
+    from verigym.trainer.shaping.checklist import Checklist, ChecklistConfig, turn_score
+
+    assert turn_score((("a", True, 1.0), ("b", False, 1.0), ("c", True, 2.0))) == pytest.approx(0.75)
+    assert turn_score((("a", True, 1.0), ("b", False, 1.0)), "all") == 0.0
+    shaper = Checklist(ChecklistConfig(alpha=0.5), ShapingContext({"correct": 2.0}))
+    # turn 0: 2 of 2 criteria; turn 2: 1 of 2 -> T = 2, scale = 0.5 * 2 / 2 = 0.5: r_0 = 0.5, r_2 = 0.25
+    episodes = [checked({0: [("x", True, 1.0), ("y", True, 1.0)], 2: [("x", True, 1.0), ("z", False, 1.0)]}), ep()]
+    out = shaper.shape(episodes, [0.0, 2.0], step=1)
+    assert out.rewards == pytest.approx([0.75, 2.0])  # the episode without criteria is unchanged
+    assert out.turn_deltas == [pytest.approx({0: 0.5, 2: 0.25}), {}]
+    assert out.metrics["pass/x"] == 1.0 and out.metrics["pass/z"] == 0.0 and out.metrics["with_checklist"] == 0.5
+    # balancing: every criterion met on a failed episode still earns less than the correctness weight
+    perfect = checked({t: [("x", True, 1.0)] for t in range(5)})
+    assert shaper.shape([perfect], [0.0], step=1).rewards[0] == pytest.approx(0.5 * 2.0)  # < w_correct = 2
+    with pytest.raises(ValueError, match="alpha"):
+        Checklist(ChecklistConfig(alpha=1.0), ShapingContext())
+
+
+@pytest.mark.timeout(10)
+def test_checklist_rewards_land_on_their_turns_through_the_pipeline():
+    rec = record(3, "5", rewards=(0.0, 0.0, 1.0), success=True)
+    rec.metadata["checklist"] = {"0": [{"name": "a", "passed": True, "evidence": "e"}], "2": [{"name": "a", "passed": False, "evidence": "e"}]}
+    shaping = RewardShaping(ShapingConfig(methods=["checklist", "hapo"]), {"correct": 1.0})
+    [out], metrics = shaping.apply([rec], step=1)
+    assert [t.reward for t in out.turn_records] == pytest.approx([0.25, 0.0, 1.0])  # 0.5 * 1 / 2 on turn 0, 0 on turn 2
+    assert out.components["shaping.checklist"] == pytest.approx(0.25)
+    assert metrics["shaping/checklist/pass/a"] == 0.5 and metrics["shaping/checklist/turn_score"] == 0.5
+
+
+@pytest.mark.timeout(20)
+def test_beam_statics_declares_checklist_criteria_and_records_keep_them():
+    from verigym.agents.collect import collect
+    from verigym.agents.scripted import OraclePolicy
+    from verigym.envs.beam_statics.env import BeamStaticsEnv
+
+    env = BeamStaticsEnv()
+    env.reset(seed=3)
+    *_, info = env.step(env.oracle_action())  # a check of the gold reactions: balanced
+    assert [(c["name"], c["passed"]) for c in info["checklist"]] == [("check_within_budget", True), ("check_well_formed", True)]
+    *_, info = env.step(env.oracle_action())
+    assert [(c["name"], c["passed"]) for c in info["checklist"]] == [("checked_before_answering", True), ("answer_matches_balanced_check", True)]
+    assert "balanced check" in info["checklist"][1]["evidence"]
+    env.reset(seed=3)
+    *_, info = env.step('<tool_call>{"name": "check", "arguments": {"X": "1"}}</tool_call>')
+    assert [(c["name"], c["passed"]) for c in info["checklist"]] == [("check_well_formed", False)]
+    assert "not one of the unknowns" in info["checklist"][0]["evidence"]
+    from verigym.envs.actions import format_answer
+    from verigym.envs.beam_statics.verifier import show
+
+    *_, info = env.step(format_answer(", ".join(f"{k} = {show(k, v)}" for k, v in env.gold.items())))  # right, but unchecked
+    assert [c["passed"] for c in info["checklist"]] == [False, False]
+    [rec] = collect(BeamStaticsEnv, OraclePolicy(), seeds=[3], concurrency=1)
+    assert sorted(rec.metadata["checklist"]) == ["0", "1"]
+    assert rec.metadata["checklist"]["1"][0]["name"] == "checked_before_answering"
+
+
+@pytest.mark.timeout(120)
+def test_training_with_canon_and_forward_correction_logs_their_metrics(tmp_path, tiny_model_dir, parity_env_id):
+    from verigym.trainer.loop import Trainer
+    from verigym.trainer.metrics import read_metrics
+
+    cfg = from_dict(TrainerConfig, {
+        "run_dir": str(tmp_path / "run"), "seed": 1, "max_steps": 2, "model": {"path": str(tiny_model_dir)},
+        "env": {"id": parity_env_id, "kwargs": {"min_len": 1, "max_len": 1}},
+        "rollout": {"engine": "hf", "groups_per_step": 2, "group_size": 4, "max_tokens": 5},
+        "algorithm": {"advantage": "canon", "canon_metric": "entropy", "canon_mu": 0.75},
+        "shaping": {"methods": ["noisy_verifier"], "noisy_verifier": {"mode": "forward", "fn_rate": 0.1}},
+        "optim": {"lr": 1e-2, "micro_batch_size": 8}, "eval": {"episodes": 0}, "checkpoint": {"every": 0, "keep": 1},
+        "log": {"progress": False, "tensorboard": False, "plot_at_end": False},
+    }).validate()
+    Trainer(cfg).fit()
+    rows = [r for r in read_metrics(cfg.run_dir) if "reward/mean" in r]
+    assert len(rows) == 2
+    for r in rows:
+        assert r["shaping/canon/metric"] > 0  # mean surprisal of sampled tokens
+        assert r["shaping/canon/high_better"] + r["shaping/canon/low_better"] <= 1.0
+        assert r["shaping/noisy_verifier/fn_rate"] == 0.1

@@ -27,7 +27,9 @@ class EpisodeView:
     outcome (`record.success`); `length`: policy tokens of the episode (sum of the loss mask; characters of the
     agent's actions when the record has no tokens); `tool_calls`: agent turns holding a `<tool_call>`;
     `final_action`: the agent's last action (where a stated confidence is read); `components`: the rubric's;
-    `per_test`: pass (1) / fail (0) per hidden test when the verifier reports them (`metadata["per_test"]`).
+    `per_test`: pass (1) / fail (0) per hidden test when the verifier reports them (`metadata["per_test"]`);
+    `checklist`: agent turn index -> that turn's (name, passed, weight) criteria when the env declares them
+    (`metadata["checklist"]`, from `TurnResult.info["checklist"]`); `turns`: agent turns played.
     """
 
     problem: str
@@ -39,6 +41,8 @@ class EpisodeView:
     components: dict[str, float] = field(default_factory=dict)
     reward: float = 0.0
     per_test: tuple[int, ...] | None = None
+    checklist: dict[int, tuple[tuple[str, bool, float], ...]] = field(default_factory=dict)
+    turns: int = 0
 
 
 def problem_key(record: EpisodeRecord, mode: str = "content") -> str:
@@ -77,15 +81,31 @@ def episode_view(record: EpisodeRecord, key_mode: str = "content") -> EpisodeVie
         components=dict(record.components),
         reward=float(record.total_reward),
         per_test=tuple(int(x) for x in record.metadata["per_test"]) if isinstance(record.metadata.get("per_test"), list) else None,
+        checklist=_checklist(record.metadata.get("checklist")),
+        turns=len(record.turn_records),
     )
+
+
+def _checklist(raw: Any) -> dict[int, tuple[tuple[str, bool, float], ...]]:
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        int(turn): tuple((str(c["name"]), bool(c["passed"]), float(c.get("weight", 1.0))) for c in criteria)
+        for turn, criteria in raw.items()
+        if criteria
+    }
 
 
 @dataclass
 class ShapeResult:
-    """New per-episode returns (same order as the input) and metrics (logged as `shaping/<name>/<key>`)."""
+    """New per-episode returns (same order as the input) and metrics (logged as `shaping/<name>/<key>`).
+
+    `turn_deltas`, optional, places part of each episode's change on given turns ({turn index: delta}); the
+    rest of the change goes to the last turn, as for shapers that give none."""
 
     rewards: list[float]
     metrics: dict[str, float] = field(default_factory=dict)
+    turn_deltas: list[dict[int, float]] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """`RewardShaping`: runs the configured shapers in order on a step's episodes and rewrites their rewards.
 
 The shaped return of each episode differs from the env's by a delta; the delta is added to the reward of the
-episode's last turn (per-turn env rewards are kept, so turn-level estimators still see them) and recorded as
-one reward component per shaper (`shaping.<name>`, weight 1) so component-wise estimators (`gdpo`) see it too.
+episode's last turn (per-turn env rewards are kept, so turn-level estimators still see them), except the parts
+a shaper places on given turns (`ShapeResult.turn_deltas`, e.g. `checklist`), and recorded as one reward
+component per shaper (`shaping.<name>`, weight 1) so component-wise estimators (`gdpo`) see it too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from verigym.agents.records import EpisodeRecord
 from verigym.trainer.shaping.base import Shaper, ShapingContext, episode_view
+from verigym.trainer.shaping.checklist import ChecklistConfig
 from verigym.trainer.shaping.hapo import HapoConfig
 from verigym.trainer.shaping.length_budget import LengthBudgetConfig
 from verigym.trainer.shaping.noisy_verifier import NoisyVerifierConfig
@@ -43,6 +45,7 @@ class ShapingConfig:
     rlcr: RlcrConfig = field(default_factory=RlcrConfig)
     noisy_verifier: NoisyVerifierConfig = field(default_factory=NoisyVerifierConfig)
     verpo: VerpoConfig = field(default_factory=VerpoConfig)
+    checklist: ChecklistConfig = field(default_factory=ChecklistConfig)
     process: ProcessConfig = field(default_factory=ProcessConfig)
 
     def check(self) -> None:
@@ -97,16 +100,20 @@ class RewardShaping:
         views = [episode_view(r, self.config.problem_key) for r in records]
         rewards = [float(r.total_reward) for r in records]
         deltas: dict[str, list[float]] = {}
+        placed: list[dict[int, float]] = [{} for _ in records]
         for shaper in self.shapers:
             result = shaper.shape(views, rewards, step)
             if len(result.rewards) != len(rewards):
                 raise RuntimeError(f"reward shaper {shaper.name!r} returned {len(result.rewards)} rewards for {len(rewards)} episodes")
             deltas[shaper.name] = [new - old for new, old in zip(result.rewards, rewards)]
+            for i, turn_deltas in enumerate(result.turn_deltas or []):
+                for t, d in turn_deltas.items():
+                    placed[i][t] = placed[i].get(t, 0.0) + d
             rewards = list(result.rewards)
             metrics.update({f"shaping/{shaper.name}/{k}": float(v) for k, v in result.metrics.items()})
             metrics[f"shaping/{shaper.name}/delta"] = sum(deltas[shaper.name]) / len(records)
         metrics["reward/shaped_mean"] = sum(rewards) / len(records)
-        return [_shaped(r, {n: d[i] for n, d in deltas.items()}) for i, r in enumerate(records)], metrics
+        return [_shaped(r, {n: d[i] for n, d in deltas.items()}, placed[i]) for i, r in enumerate(records)], metrics
 
     def state_dict(self) -> dict[str, Any]:
         """Every shaper's state, by name (JSON-able; stored in the trainer checkpoint)."""
@@ -117,10 +124,14 @@ class RewardShaping:
             shaper.load_state_dict(state.get(shaper.name, {}))
 
 
-def _shaped(record: EpisodeRecord, deltas: dict[str, float]) -> EpisodeRecord:
+def _shaped(record: EpisodeRecord, deltas: dict[str, float], placed: dict[int, float]) -> EpisodeRecord:
     total = sum(deltas.values())
     turns = list(record.turn_records)
     if turns:
-        turns[-1] = dataclasses.replace(turns[-1], reward=float(turns[-1].reward) + total)
+        placed = {t: d for t, d in placed.items() if 0 <= t < len(turns)}
+        for t, d in placed.items():
+            turns[t] = dataclasses.replace(turns[t], reward=float(turns[t].reward) + d)
+        last = len(turns) - 1
+        turns[last] = dataclasses.replace(turns[last], reward=float(turns[last].reward) + total - sum(placed.values()))
     components = {**record.components, **{COMPONENT_PREFIX + n: d for n, d in deltas.items()}}
     return dataclasses.replace(record, turn_records=turns, total_reward=record.total_reward + total, components=components)

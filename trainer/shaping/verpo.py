@@ -17,6 +17,7 @@ code-python-v0 reports them); episodes without them are left unchanged.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -69,8 +70,10 @@ class Verpo(Stateless):
                 if not episodes[i].correct:
                     out[i] += self.config.alpha * w_correct * d
                     credits.append(d)
+        passed = [sum(ep.per_test) / len(ep.per_test) for ep in episodes if ep.per_test]
         metrics = {
             "with_tests": sum(len(m) for m in groups.values()) / max(len(episodes), 1),
             "failed_credit": mean(credits),
+            "mean_pass": mean(passed, empty=math.nan),  # share of hidden tests passed (episodes with tests)
         }
         return ShapeResult(out, metrics)

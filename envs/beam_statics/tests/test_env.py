@@ -126,6 +126,40 @@ def test_oracle_goes_through_the_tool_then_answers():
     assert env.oracle_action() == format_answer("R_A = 3P/2, R_B = P/2")
 
 
+# 3P down at x = L on a cantilever fixed at x = 4L: R_A = 3P, M_A = -9PL (the load's moment about A is 9PL).
+CANTILEVER = BeamTask(
+    "cantilever", 0, "cantilever/point", F(4), (Support("A", F(4), "fixed"),), (Load("point", F(-3), F(1)),),
+)
+
+
+def test_check_forces_oracle_checks_the_forces_then_answers_minus_the_reported_moment():
+    env = BeamStaticsEnv(oracle="check-forces", max_checks=1, max_turns=2)
+    env.reset(options={"task": CANTILEVER})
+    first = env.oracle_action()
+    assert first == format_tool_call("check", {"R_A": "3P", "M_A": "0"})
+    obs, *_ = env.step(first)
+    assert "net vertical force = 0 " in obs[0]["content"] and "net moment about x = 0 = 9PL " in obs[0]["content"]
+    assert env.oracle_action() == format_answer("R_A = 3P, M_A = -9PL")
+    _, reward, terminated, _, _ = env.step(env.oracle_action())
+    assert terminated and reward == pytest.approx(1.25)
+
+
+def test_check_zeros_oracle_checks_all_zero_reactions_then_answers():
+    env = BeamStaticsEnv(oracle="check-zeros", max_checks=1, max_turns=2)
+    env.reset(options={"task": CANTILEVER})
+    obs, *_ = env.step(env.oracle_action())
+    assert "net vertical force = -3P " in obs[0]["content"] and "net moment about x = 0 = -3PL " in obs[0]["content"]
+    _, reward, terminated, _, _ = env.step(env.oracle_action())
+    assert terminated and reward == pytest.approx(1.25)
+
+
+def test_answer_oracle_answers_at_once_and_an_unknown_oracle_is_refused():
+    env = _env(oracle="answer")
+    assert env.oracle_action() == format_answer("R_A = 3P/2, R_B = P/2")
+    with pytest.raises(ValueError, match="oracle must be one of"):
+        BeamStaticsEnv(oracle="psychic")
+
+
 @pytest.mark.parametrize("settings", [{"max_checks": 0}, {"max_turns": 1}])
 def test_oracle_answers_directly_when_no_check_fits(settings):
     env = _env(**settings)
