@@ -7,7 +7,8 @@ their closers), and a Qwen2 causal LM with head_dim 64 (what vLLM's CPU attentio
 
 `corpus="beam-statics"` learns the merges from beam-statics text as well (the rules, generated beam
 descriptions, oracle check calls and answers), so with a larger `vocab_size` (e.g. 1024) the beam prompt
-and its replies take a fraction of the tokens (measured in `tests/agents/test_tiny_model_corpus.py`).
+and its replies take a fraction of the tokens (measured in `tests/agents/test_tiny_model_corpus.py`); its
+pre-tokenizer also cuts out every digit and minus sign, so a number is the same tokens wherever it appears.
 """
 
 from __future__ import annotations
@@ -84,11 +85,23 @@ def _beam_statics_text(tasks: int = 240) -> str:
     return "\n".join(parts)
 
 
+def _pre_tokenizer(corpus: str):  # -> tokenizers.pre_tokenizers.PreTokenizer
+    """GPT-2's byte-level split; for `beam-statics` every digit and minus sign is first cut out on its own,
+    so a number is the same digit tokens wherever it appears (`-15PL` in a check reply is `-` `1` `5` `PL`,
+    `15PL` in the answer `1` `5` `PL`): answering is copying tokens."""
+    from tokenizers import Regex, pre_tokenizers
+
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    if corpus != "beam-statics":
+        return byte_level
+    return pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(r"[0-9]|-"), "isolated"), byte_level])
+
+
 def _learn_merges(n_merges: int, corpus: str = "default") -> list[tuple[str, str]]:
     """Deterministic BPE merges: most frequent pair first, ties broken lexicographically."""
     from tokenizers import pre_tokenizers
 
-    pre = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    pre = _pre_tokenizer(corpus)
     words: Counter[tuple[str, ...]] = Counter()
     for piece, _ in pre.pre_tokenize_str(corpus_text(corpus)):
         words[tuple(piece)] += 1
@@ -134,7 +147,7 @@ def build_tokenizer(vocab_size: int = DEFAULT_VOCAB_SIZE, corpus: str = "default
         if a + b not in vocab:
             vocab[a + b] = len(vocab)
     tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tokenizer.pre_tokenizer = _pre_tokenizer(corpus)
     tokenizer.decoder = decoders.ByteLevel()
     tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
     tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in ACTION_TOKENS])

@@ -26,7 +26,9 @@ STAGES = ("before SFT", "after SFT", "after RL")
 class PipelineSection:
     """Sizes of the pipeline's own steps.
 
-    `oracle_episodes` oracle episodes (task seeds `oracle_seed_start`..) are the SFT data. Evaluation plays
+    `oracle_episodes` oracle episodes (task seeds `oracle_seed_start`..) are the SFT data, played in the
+    training env with `oracle_env_kwargs` on top (settings that change only the scripted oracle's play,
+    e.g. beam-statics' `oracle = "probe"`). Evaluation plays
     `eval_episodes` greedy episodes on seeds `eval_seed_start`.. (disjoint from the oracle and RL seeds)
     with `eval_engine` (a registered model policy; `hf` starts fastest on CPU), once in the training
     categories and once with `heldout_env_kwargs` (e.g. the moved-support `overhang` layout).
@@ -35,6 +37,7 @@ class PipelineSection:
     run_dir: str = "runs/demo"
     oracle_episodes: int = 1000
     oracle_seed_start: int = 0
+    oracle_env_kwargs: dict[str, Any] = field(default_factory=dict)
     eval_episodes: int = 100
     eval_seed_start: int = 1_000_000_000
     eval_engine: str = "hf"
@@ -129,7 +132,7 @@ def write_oracle_episodes(cfg: PipelineConfig, model_dir: Path) -> Path:
         cfg.env.id,
         OraclePolicy(),
         list(range(p.oracle_seed_start, p.oracle_seed_start + p.oracle_episodes)),
-        env_kwargs=dict(cfg.env.kwargs),
+        env_kwargs={**cfg.env.kwargs, **p.oracle_env_kwargs},
         max_turns=cfg.rl.rollout.max_turns,
         tokenizer=AutoTokenizer.from_pretrained(str(model_dir)),
         concurrency=64,
