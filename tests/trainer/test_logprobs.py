@@ -86,9 +86,11 @@ CHUNK_MIB = 64.0  # the default; above glibc's 32 MiB mmap ceiling, so freed chu
 BOUND_MIB = 4 * CHUNK_MIB + 96
 
 _PASS = r"""
-import json, resource, sys, torch
+import json, sys, torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 from verigym.trainer.logprobs import sequence_logprobs
+def status_kib(field):
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(field + ":"))
 mode, out, vocab, length, chunk_mib = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 torch.manual_seed(0)
 cfg = Qwen2Config(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=1,
@@ -98,7 +100,8 @@ ids = torch.randint(0, vocab, (1, length), generator=torch.Generator().manual_se
 attn = torch.ones_like(ids)
 with torch.no_grad():
     sequence_logprobs(model, ids[:, :8], attn[:, :8], want_entropy=True)  # warm up kernels and allocator
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current RSS: nothing earlier counts
+    before = status_kib("VmRSS")
     if mode == "chunked":
         lp, ent = sequence_logprobs(model, ids, attn, want_entropy=True, chunk_mib=chunk_mib)
         lp, ent = lp[:, 1:], ent[:, 1:]
@@ -107,7 +110,7 @@ with torch.no_grad():
         logp_all = torch.log_softmax(logits, dim=-1)
         lp = logp_all.gather(-1, ids[:, 1:, None]).squeeze(-1)
         ent = -(logp_all.exp() * logp_all).sum(-1)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = status_kib("VmHWM")
 torch.save({"logp": lp, "entropy": ent}, out)
 print(json.dumps({"peak_increase_mib": (peak - before) / 1024}))
 """
