@@ -11,7 +11,7 @@ import textwrap
 from verigym.agents.policy import SamplingParams
 from verigym.agents.records import read_episodes
 from verigym.agents.runner import run_episodes
-from verigym.plugins.registry import make_policy
+from verigym.plugins.registry import accepted_policy_settings, make_policy
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -84,6 +84,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     agent_kwargs = parse_settings(args.agent_arg)
     if args.model:
         agent_kwargs["model"] = args.model
+    if args.schedule == "pipelined":  # engines that batch concurrent calls themselves (vllm) get one per episode turn
+        agent_kwargs = {**accepted_policy_settings(args.agent, {"concurrent_calls": args.concurrency}), **agent_kwargs}
     policy = make_policy(args.agent, **agent_kwargs)
     sampling = SamplingParams(temperature=args.temperature, max_tokens=args.max_tokens)
     tokenizer = None

@@ -3,10 +3,13 @@
 The policy is a stand-in that answers with the env's oracle action at a model's cost (sleep), so only
 scheduling differs between rows. Two policy models (`--policies`):
 
-- `engine`: one call at a time, costing `call_ms + per_seq_ms x batch` (in-process hf / vLLM `generate`).
+- `engine`: one call at a time, costing `call_ms + per_seq_ms x batch` (in-process hf `generate`, or vLLM's
+  under the lockstep schedule).
 - `server`: continuous batching (a vLLM server behind `OpenAIPolicy`): a request joins the running batch at
   the next of its 8 decode steps, each costing `(call_ms + per_seq_ms x active) / 8`; it declares
-  `concurrent_calls`, so the pipelined collector sends one request per episode turn, as for `OpenAIPolicy`.
+  `concurrent_calls`, so the pipelined collector sends one request per episode turn, as it does for
+  `OpenAIPolicy` and for `VllmPolicy`, which pipelined runs (`verigym run`, the trainer) give
+  `concurrent_calls = concurrency`.
 
 Envs:
 
@@ -18,7 +21,10 @@ Envs:
 For each env and concurrency C (16, 64) and N = 4C episodes, the same run measures: generation alone (env
 steps cost nothing: `sleep` only), env alone (a policy that costs nothing), then lockstep and pipelined for
 each policy model. Target: pipelined wall time <= 1.15 x max(generation time, env time), generation time
-being the policy's busy time in the pipelined run.
+being the policy's busy time in the pipelined run (measured around each call or decode step, since a sleep
+overshoots). With one call at a time the target cannot hold when env steps dominate: a turn that becomes
+ready while a call is in flight waits for that call and then its own, about 1.5 calls, so the ratio is at
+least about 1 + 1.5 x call_ms / S (1.14 at C=16, S=208 ms) whatever the schedule.
 """
 
 from __future__ import annotations
@@ -77,9 +83,9 @@ class ServedPolicy:
         self.busy_s = 0.0
 
     def generate(self, requests, sampling):
-        cost = (self.call_ms + self.per_seq_ms * len(requests)) / 1000
-        time.sleep(cost)
-        self.busy_s += cost
+        began = time.perf_counter()
+        time.sleep((self.call_ms + self.per_seq_ms * len(requests)) / 1000)
+        self.busy_s += time.perf_counter() - began  # the time it really held the policy (a sleep overshoots)
         return [Completion(r.env.oracle_action()) for r in requests]
 
 
@@ -126,10 +132,11 @@ class BatchingServer:
                 if self._closed:
                     return
                 batch = list(self._running)  # requests that arrive during this step join the next one
-            cost = (self.call_ms + self.per_seq_ms * len(batch)) / self.iterations / 1000
-            time.sleep(cost)
+            began = time.perf_counter()
+            time.sleep((self.call_ms + self.per_seq_ms * len(batch)) / self.iterations / 1000)
+            busy = time.perf_counter() - began  # measured: each sleep overshoots by ~0.1 ms, ~4% of a decode step
             with self._work:
-                self.busy_s += cost
+                self.busy_s += busy
                 for entry in batch:
                     entry[0] -= 1
                     if entry[0] == 0:
@@ -152,8 +159,8 @@ def timed(env, policy, n: int, concurrency: int, schedule: str, sandbox: str) ->
 
 
 POLICIES = {
-    "engine": ("one call at a time (HFPolicy, VllmPolicy by default)", ServedPolicy),
-    "server": ("continuous batching, a request per episode turn (OpenAIPolicy, VllmPolicy(concurrent_calls=K))",
+    "engine": ("one call at a time (HFPolicy; VllmPolicy under lockstep)", ServedPolicy),
+    "server": ("continuous batching, a request per episode turn (OpenAIPolicy; VllmPolicy when pipelined)",
                BatchingServer),
 }
 

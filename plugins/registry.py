@@ -140,6 +140,20 @@ def make_policy(name: str, **kwargs: Any) -> Any:
     return get_registry().policies.get(name).spec.build(**kwargs)
 
 
+def accepted_policy_settings(name: str, offered: dict[str, Any]) -> dict[str, Any]:
+    """The settings in `offered` that the registered policy `name`'s constructor takes as parameters (a caller
+    offers what it knows, e.g. `concurrent_calls`; each policy picks what applies to it)."""
+    import inspect
+
+    from verigym.plugins.specs import resolve
+
+    spec = get_registry().policies.get(name).spec
+    factory = resolve(spec.entry_point, spec.extra, f"policy {name!r}")
+    params = inspect.signature(factory).parameters
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return {k: v for k, v in offered.items() if k in params and params[k].kind in kinds}
+
+
 def make_sandbox(name: str, **kwargs: Any) -> Any:
     """Build the registered sandbox backend `name`."""
     return get_registry().sandboxes.get(name).spec.build(**kwargs)

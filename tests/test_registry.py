@@ -8,7 +8,7 @@ import pytest
 import verigym
 from verigym.plugins import DuplicateRegistrationError, EnvSpec, PolicySpec, RegistryError, get_registry, hookimpl
 from verigym.plugins.hookspecs import PROJECT, VerigymHooks
-from verigym.plugins.registry import Registry
+from verigym.plugins.registry import Registry, accepted_policy_settings
 
 
 class PluginA:
@@ -105,3 +105,12 @@ def test_a_third_party_entry_point_duplicating_a_builtin_is_refused(tmp_path):
     )
     assert result.returncode == 1
     assert "'builtin-envs'" in result.stderr and "'impostor'" in result.stderr, result.stderr
+
+
+def test_accepted_policy_settings_offers_only_what_a_policy_takes():
+    offered = {"concurrent_calls": 8, "batch_size": 16, "no_such_setting": 1}
+    assert accepted_policy_settings("vllm", offered) == {"concurrent_calls": 8}
+    assert accepted_policy_settings("hf", offered) == {"batch_size": 16}
+    assert accepted_policy_settings("oracle", offered) == {}
+    with pytest.raises(RegistryError, match="no-such-policy"):
+        accepted_policy_settings("no-such-policy", offered)

@@ -146,9 +146,9 @@ def greedy_success(cfg: PipelineConfig, model_dir: Path, env_kwargs: dict[str, A
     """Greedy success rate of the model in `model_dir` on `eval_episodes` seeds from `eval_seed_start`."""
     from verigym.agents.collect import collect
     from verigym.agents.policy import SamplingParams
-    from verigym.plugins.registry import make_policy
+    from verigym.plugins.registry import accepted_policy_settings, make_policy
     from verigym.trainer.model import resolve_device, resolve_dtype
-    from verigym.trainer.rollout import _accepted, _dtype_name
+    from verigym.trainer.rollout import _dtype_name
 
     p, r = cfg.pipeline, cfg.rl.rollout
     device = resolve_device(cfg.model.device)
@@ -160,7 +160,7 @@ def greedy_success(cfg: PipelineConfig, model_dir: Path, env_kwargs: dict[str, A
         "gpu_memory_utilization": r.gpu_memory_utilization,
         "seed": 0,
     }
-    policy = make_policy(p.eval_engine, model=str(model_dir), **_accepted(p.eval_engine, offered))
+    policy = make_policy(p.eval_engine, model=str(model_dir), **accepted_policy_settings(p.eval_engine, offered))
     records = collect(
         cfg.env.id,
         policy,

@@ -79,7 +79,7 @@ class RolloutEngine:
     ) -> None:
         """`share_module` False: an engine that could generate with `train_model` itself (`hf`) loads its own
         copy instead and is synced like any other (torchrun: the trained module is sharded over ranks)."""
-        from verigym.plugins.registry import make_policy
+        from verigym.plugins.registry import accepted_policy_settings, make_policy
         from verigym.sandbox.provider import SandboxProviders, SandboxSettings
 
         self.cfg = cfg
@@ -107,7 +107,7 @@ class RolloutEngine:
             "concurrent_calls": cfg.rollout.concurrency if cfg.rollout.schedule == "pipelined" else 1,
         }
         model: Any = train_model if self.shared else str(model_path)
-        self.policy = make_policy(self.engine, model=model, **_accepted(self.engine, offered))
+        self.policy = make_policy(self.engine, model=model, **accepted_policy_settings(self.engine, offered))
         restore_torch_threads(threads, set_threads)
         self.timed = TimedPolicy(self.policy)
 
@@ -199,19 +199,6 @@ class RolloutEngine:
             "eval/reward": sum(x.total_reward for x in scored) / n,
             "eval/dropped": float(len(records) - len(scored)),
         }
-
-
-def _accepted(policy_name: str, offered: dict[str, Any]) -> dict[str, Any]:
-    """The settings in `offered` that the registered policy's constructor names as parameters."""
-    import inspect
-
-    from verigym.plugins.registry import get_registry
-    from verigym.plugins.specs import resolve
-
-    spec = get_registry().policies.get(policy_name).spec
-    factory = resolve(spec.entry_point, spec.extra, f"policy {policy_name!r}")
-    params = inspect.signature(factory).parameters
-    return {k: v for k, v in offered.items() if k in params and params[k].kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)}
 
 
 def restore_torch_threads(threads: int, set_threads: Any = None) -> None:
