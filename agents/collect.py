@@ -35,7 +35,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from verigym.agents.chat_tokens import encode, eos_ids, measure_drift, prompt_ids, turn_delta
+from verigym.agents.chat_tokens import encode, eos_ids, measure_drift, prompt_ids_and_text, turn_delta
 from verigym.agents.policy import Completion, GenerationRequest, Policy, SamplingParams
 from verigym.agents.records import EpisodeRecord, EpisodeWriter, TurnRecord
 from verigym.envs.base import sandbox_failures
@@ -69,6 +69,7 @@ class _Episode:
     turn_index: list[int] = field(default_factory=list)
     prefix_ok: bool = True
     drift_detail: str = ""
+    rendered: str | None = None  # the conversation so far as the chat template renders it (reused next turn)
     done: bool = False
     fatal: BaseException | None = None
 
@@ -168,7 +169,7 @@ def collect(
             record.components = episode.env.rubric.zeros()
             episode.conversation = list(messages)
             if tokenizer is not None:
-                episode.ids = prompt_ids(tokenizer, episode.conversation)
+                episode.ids, episode.rendered = prompt_ids_and_text(tokenizer, episode.conversation)
                 n = len(episode.ids)
                 episode.mask, episode.logprobs, episode.turn_index = [0] * n, [0.0] * n, [-1] * n
                 record.metadata["prompt_len"] = n
@@ -451,7 +452,8 @@ def _apply_turn(episode: _Episode, completion: Completion, tokenizer: Any, eos: 
         if len(logprobs) != len(sampled):
             raise PolicyError(f"the policy returned {len(sampled)} token ids but {len(logprobs)} logprobs")
     end_text = tokenizer.convert_ids_to_tokens(sampled[-1]) if sampled and sampled[-1] in eos else None
-    delta = turn_delta(tokenizer, history, text, end_text, list(observation), add_generation_prompt=not over)
+    delta = turn_delta(tokenizer, history, text, end_text, list(observation), add_generation_prompt=not over, prompt_text=episode.rendered)
+    episode.rendered = delta.rendered
     if not delta.prefix_ok:
         episode.prefix_ok = False
         episode.drift_detail = delta.detail
@@ -498,7 +500,8 @@ def _finish(episode: _Episode, tokenizer: Any) -> EpisodeRecord:
         if not record.dropped and not record.metadata.get("truncated_by"):
             ended = record.terminated or record.truncated
             drift = measure_drift(
-                tokenizer, episode.ids, episode.mask, episode.conversation, not ended, episode.prefix_ok, episode.drift_detail
+                tokenizer, episode.ids, episode.mask, episode.conversation, not ended, episode.prefix_ok, episode.drift_detail,
+                rendered=episode.rendered,
             )
             record.metadata["token_drift"] = drift.to_dict()
     record.duration_s = time.perf_counter() - episode.start

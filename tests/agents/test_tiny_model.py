@@ -56,3 +56,34 @@ def test_cli_builds_a_model(tmp_path, capsys):
     assert main(["model", "tiny", "--out", str(tmp_path / "m"), "--layers", "1", "--hidden", "128", "--heads", "2"]) == 0
     assert json.loads((tmp_path / "m" / "config.json").read_text())["num_hidden_layers"] == 1
     assert "tiny model written" in capsys.readouterr().out
+
+
+def test_encode_through_the_fast_backend_equals_the_tokenizer_call(tokenizer):
+    assert tokenizer.is_fast and hasattr(tokenizer, "_tokenizer")  # the backend path is what is tested here
+    texts = [
+        "",
+        string.printable + " R_A = 3*P/4 {\"name\": \"check\"} é ∑ 😀",
+        "<|im_start|>user\nsolve<|im_end|>\n<|im_start|>assistant\n<answer>-12</answer><|im_end|>\n",
+        "  leading and trailing spaces  \n\n\t",
+        "<|im_end|><|im_end|>x<|im_start|>",
+    ]
+    for text in texts:
+        assert encode(tokenizer, text) == list(tokenizer(text, add_special_tokens=False)["input_ids"]), text
+
+
+def test_chat_deltas_reusing_the_previous_render_equal_fresh_renders(tokenizer):
+    from verigym.agents.chat_tokens import measure_drift, prompt_ids_and_text, turn_delta
+
+    history = [{"role": "system", "content": "rules"}, {"role": "user", "content": "beam?"}]
+    ids, text = prompt_ids_and_text(tokenizer, history)
+    assert ids == prompt_ids(tokenizer, history)
+    observation = [{"role": "tool", "content": "net force -5P"}]
+    reused = turn_delta(tokenizer, history, "<check>R_A=0</check>", "<|im_end|>", observation, True, prompt_text=text)
+    fresh = turn_delta(tokenizer, history, "<check>R_A=0</check>", "<|im_end|>", observation, True)
+    assert reused == fresh and reused.prefix_ok
+    conversation = history + [{"role": "assistant", "content": "<check>R_A=0</check>"}] + observation
+    sampled = encode(tokenizer, "<check>R_A=0</check><|im_end|>")
+    episode_ids = ids + sampled + reused.ids
+    assert measure_drift(tokenizer, episode_ids, [1] * len(episode_ids), conversation, True, True, rendered=reused.rendered) == \
+        measure_drift(tokenizer, episode_ids, [1] * len(episode_ids), conversation, True, True)
+    assert measure_drift(tokenizer, episode_ids, [1] * len(episode_ids), conversation, True, True).equal
