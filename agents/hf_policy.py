@@ -19,6 +19,10 @@ class HFPolicy:
     Completions carry the sampled ids (including the end-of-turn token when sampled) and, per sampled
     token, its log-probability under the raw model distribution (`log_softmax(logits)`, before
     temperature/top-p), which is what vLLM reports too.
+
+    `share_prompts` (default on): requests in one batch with identical prompts (a GRPO group's samples at
+    their first turn) are prefilled once and the key/value cache is copied to each sample before decoding,
+    instead of running the same prompt through the model once per sample.
     """
 
     name = "hf"
@@ -31,6 +35,7 @@ class HFPolicy:
         dtype: Any = None,
         batch_size: int = 16,
         tokenizer: Any = None,
+        share_prompts: bool = True,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM
@@ -39,6 +44,7 @@ class HFPolicy:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = device
         self.batch_size = batch_size
+        self.share_prompts = share_prompts
         if isinstance(model, (str, os.PathLike)):
             self.model_path: Path | None = Path(model)
             self.tokenizer = tokenizer or load_tokenizer(model)
@@ -80,7 +86,7 @@ class HFPolicy:
         limits = [r.max_tokens if r.max_tokens is not None else sampling.max_tokens for r in requests]
         results: list[Completion | None] = [None] * len(requests)
         # Batch requests that share a token budget, so each batch is one `generate` call.
-        order = sorted(range(len(requests)), key=lambda i: (limits[i], len(prompts[i])))
+        order = sorted(range(len(requests)), key=lambda i: (limits[i], len(prompts[i]), prompts[i]))  # equal prompts adjacent
         with self._lock:
             start = 0
             while start < len(order):
@@ -124,11 +130,14 @@ class HFPolicy:
             torch.manual_seed(sampling.seed)
         was_training = self.model.training
         self.model.eval()  # a model shared with a trainer is put back in its mode afterwards
+        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
         try:
             with torch.no_grad():
-                out = self.model.generate(
-                    input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device), use_cache=True, **kwargs
-                )
+                if self.share_prompts:
+                    cache = self._shared_prefill(input_ids, mask)
+                    if cache is not None:
+                        kwargs["past_key_values"] = cache
+                out = self.model.generate(input_ids=input_ids, attention_mask=mask, use_cache=True, **kwargs)
         finally:
             self.model.train(was_training)
         new = out.sequences[:, width:].cpu()
@@ -149,6 +158,26 @@ class HFPolicy:
                 finish = "stop"
             completions.append(Completion(text, ids, lps, finish))
         return completions
+
+
+    def _shared_prefill(self, input_ids: Any, mask: Any) -> Any:
+        """The key/value cache of every prompt token but the last, computed once per distinct (left-padded)
+        row and copied to the rows that repeat it; None when no row repeats (then `generate` prefills).
+        Positions follow the attention mask as `generate` derives them, so decoding continues exactly there."""
+        import torch
+
+        rows = [tuple(r) for r in input_ids.tolist()]
+        first: dict[tuple[int, ...], int] = {}
+        owner = [first.setdefault(r, len(first)) for r in rows]
+        if len(first) == len(rows) or input_ids.shape[1] < 2:
+            return None
+        distinct = torch.tensor([rows.index(r) for r in first], device=input_ids.device)
+        ids, m = input_ids[distinct, :-1], mask[distinct, :-1]
+        positions = (m.long().cumsum(-1) - 1).masked_fill(m == 0, 0)
+        out = self.model(input_ids=ids, attention_mask=m, position_ids=positions, use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        cache.batch_select_indices(torch.tensor(owner, device=input_ids.device))
+        return cache
 
 
 def _dtype(dtype: Any) -> Any:

@@ -129,6 +129,11 @@ class OptimConfig:
     Each rollout batch is split into `mini_batches` optimizer steps, each accumulated over micro-batches of
     `micro_batch_size` sequences, for `epochs` passes. Log-probs and entropies are computed only at policy
     tokens, `logits_chunk_mib` MiB of fp32 logits at a time (peak memory independent of length x vocabulary).
+    With `share_prefix`, the rows of a micro-batch that share their tokens up to the first policy token (the
+    samples of one prompt) run that prefix through the model once, forward and backward, instead of once per
+    row: the same update up to float rounding, much less compute for GRPO groups. It applies to Llama/Qwen
+    decoders with sdpa/eager attention, without gradient checkpointing or FSDP2, and only where it saves at
+    least a fifth of the tokens; elsewhere, and with False, every row runs whole.
     """
 
     lr: float = 1e-5
@@ -142,6 +147,7 @@ class OptimConfig:
     mini_batches: int = 1
     epochs: int = 1
     logits_chunk_mib: float = 64.0
+    share_prefix: bool = True
 
 
 @dataclass

@@ -5,9 +5,18 @@ the positions whose next token is wanted (policy tokens), `chunk_tokens` positio
 is about `4 * chunk_tokens * vocab * 4` bytes instead of `4 * batch * length * vocab * 4` bytes. With
 gradients, each chunk is checkpointed (its logits are recomputed in the backward pass, never kept). Every
 position's values depend on that position only, so chunked and unchunked results are the same numbers.
+
+With `share_prefix`, rows of a right-padded batch whose tokens before their first wanted position are
+identical (the samples of one GRPO group) share one backbone forward of that prefix: each distinct prefix
+runs once, and every row's suffix runs against the prefix's key/value cache selected to its rows, so the
+backward sums the rows' gradients into the one prefix computation. The math is that of separate forwards
+(the numbers differ by float rounding only); batches where it cannot apply or saves little run unshared.
 """
 
 from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -19,6 +28,12 @@ DEFAULT_CHUNK_MIB = 64.0
 # Chunks are balanced and at least this many rows: BLAS takes other code paths (other summation orders) for
 # matrices of a few rows, so tiny chunks would not reproduce the unchunked numbers bit for bit.
 MIN_CHUNK_ROWS = 16
+# Prefix sharing runs on decoders whose forward takes per-row `position_ids`, a 2-D padding mask over
+# [cache | input] and a `DynamicCache` of rotated keys/values, with full attention in every layer.
+_SHAREABLE_MODEL_TYPES = ("llama", "qwen2", "qwen3")
+_SHAREABLE_ATTENTION = ("sdpa", "eager")
+MIN_SHARED_PREFIX = 4  # tokens: a shorter common prefix saves less than a second backbone call costs
+MAX_SHARED_COST = 0.8  # share only when prefix + suffix forwards take under this fraction of the unshared tokens
 
 
 def chunk_tokens_for(vocab_size: int, chunk_mib: float = DEFAULT_CHUNK_MIB) -> int:
@@ -79,6 +94,85 @@ def head_logprobs(
     return logp, entropy
 
 
+def can_share_prefix(backbone: torch.nn.Module) -> bool:
+    """Whether `backbone` (a decoder without LM head) is one the shared-prefix forward is verified for: a
+    listed model family, full attention in every layer, an sdpa/eager kernel, no gradient checkpointing
+    (which drops the key/value cache)."""
+    config = getattr(backbone, "config", None)
+    return (
+        getattr(config, "model_type", None) in _SHAREABLE_MODEL_TYPES
+        and all(kind == "full_attention" for kind in getattr(config, "layer_types", None) or ())
+        and getattr(config, "_attn_implementation", None) in _SHAREABLE_ATTENTION
+        and not getattr(backbone, "is_gradient_checkpointing", False)
+    )
+
+
+@dataclass(frozen=True)
+class PrefixPlan:
+    """A right-padded batch of B rows split into G distinct prefixes (each row's tokens before its first
+    wanted position) and B suffixes (the rest of each row)."""
+
+    group: Tensor  # [B] index of each row's prefix
+    split: Tensor  # [B] each row's prefix length = the column where its suffix starts
+    prefix_ids: Tensor  # [G, P] right-padded
+    prefix_mask: Tensor  # [G, P]
+    suffix_ids: Tensor  # [B, S] right-padded
+    suffix_mask: Tensor  # [B, S]
+
+
+def plan_prefix_sharing(input_ids: Tensor, attention_mask: Tensor, wanted: Tensor) -> PrefixPlan | None:
+    """The prefix/suffix split of a batch, or None where sharing does not apply (not right-padded, an empty
+    row, no prefix of at least MIN_SHARED_PREFIX tokens shared by two rows) or saves too little (the padded
+    prefix + suffix batches hold MAX_SHARED_COST of the unshared tokens or more)."""
+    b, length = input_ids.shape
+    lengths = attention_mask.sum(-1)
+    columns = torch.arange(length, device=input_ids.device)
+    if b < 2 or not bool((lengths > 0).all()) or not torch.equal(attention_mask.bool(), columns < lengths[:, None]):
+        return None
+    split = torch.where(wanted.any(-1), wanted.int().argmax(-1), lengths)  # a row with nothing wanted: all prefix
+    ids, cuts = input_ids.tolist(), split.tolist()
+    keys: dict[tuple[int, ...], int] = {}
+    group = [keys.setdefault(tuple(row[:cut]), len(keys)) for row, cut in zip(ids, cuts, strict=True)]
+    sizes = Counter(group)
+    prefix_len = [len(key) for key in keys]
+    if not any(sizes[g] >= 2 and prefix_len[g] >= MIN_SHARED_PREFIX for g in range(len(keys))):
+        return None
+    p, s = max(prefix_len), int((lengths - split).max())
+    if len(keys) * p + b * s >= MAX_SHARED_COST * b * length:
+        return None
+    group_t = torch.tensor(group, device=input_ids.device)
+    first_row = torch.tensor([group.index(g) for g in range(len(keys))], device=input_ids.device)
+    suffix_cols = split[:, None] + torch.arange(s, device=input_ids.device)
+    return PrefixPlan(
+        group=group_t,
+        split=split,
+        prefix_ids=input_ids[first_row, :p],
+        prefix_mask=(columns[:p] < split[first_row][:, None]).to(attention_mask.dtype),
+        suffix_ids=input_ids.gather(1, suffix_cols.clamp(max=length - 1)),
+        suffix_mask=(suffix_cols < lengths[:, None]).to(attention_mask.dtype),
+    )
+
+
+def shared_prefix_hidden(backbone: torch.nn.Module, plan: PrefixPlan, rows: Tensor, cols: Tensor) -> Tensor:
+    """The backbone's last hidden states at (`rows`, `cols`) of the batch `plan` splits, [N, H]: one forward
+    over the distinct prefixes, whose key/value cache is selected to the rows (so gradients of all rows
+    of a prefix add up in it), then one over the suffixes at positions continuing each row's prefix."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache()
+    prefix = backbone(input_ids=plan.prefix_ids, attention_mask=plan.prefix_mask, past_key_values=cache, use_cache=True).last_hidden_state
+    cache.batch_select_indices(plan.group)
+    g, p = plan.prefix_ids.shape
+    s = plan.suffix_ids.shape[1]
+    position_ids = plan.split[:, None] + torch.arange(s, device=plan.split.device)
+    mask = torch.cat([plan.prefix_mask[plan.group], plan.suffix_mask], dim=1)
+    suffix = backbone(input_ids=plan.suffix_ids, attention_mask=mask, position_ids=position_ids, past_key_values=cache, use_cache=True).last_hidden_state
+    hidden = torch.cat([prefix.flatten(0, 1), suffix.flatten(0, 1)])
+    source, start = cols - 1, plan.split[rows]  # the hidden state at col - 1 predicts the token at col
+    index = torch.where(source < start, plan.group[rows] * p + source, g * p + rows * s + source - start)
+    return hidden[index]
+
+
 def sequence_logprobs(
     model: torch.nn.Module,
     input_ids: Tensor,
@@ -89,11 +183,13 @@ def sequence_logprobs(
     entropy_grad: bool = False,
     chunk_tokens: int | None = None,
     chunk_mib: float = DEFAULT_CHUNK_MIB,
+    share_prefix: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
     """Log-prob of each token given its prefix, [B, L], and optionally the entropy of the distribution it was
     drawn from, [B, L]; computed only where `positions` [B, L] is nonzero (everywhere after position 0 when
     None), 0 elsewhere. `chunk_tokens` (default: as many as fit `chunk_mib` MiB of fp32 logits) bounds the
-    logits held at once."""
+    logits held at once. `share_prefix` runs rows with the same tokens before their first wanted position
+    over one forward of those tokens (`plan_prefix_sharing`); the FSDP2 root always runs unshared."""
     if isinstance(model, ShardedPolicy):  # FSDP2: through the root's forward, so its hooks gather the shards
         return model(input_ids, attention_mask, positions, want_entropy=want_entropy, entropy_grad=entropy_grad, chunk_tokens=chunk_tokens, chunk_mib=chunk_mib)
     b, length = input_ids.shape
@@ -105,9 +201,13 @@ def sequence_logprobs(
     parts = split_lm(model)
     if parts is not None:
         backbone, head = parts
-        hidden = backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+        plan = plan_prefix_sharing(input_ids, attention_mask, wanted) if share_prefix and can_share_prefix(backbone) else None
+        if plan is None:
+            hidden = backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state[rows, cols - 1]
+        else:
+            hidden = shared_prefix_hidden(backbone, plan, rows, cols)
         chunk = chunk_tokens if chunk_tokens is not None else chunk_tokens_for(head.out_features, chunk_mib)
-        flat_lp, flat_ent = head_logprobs(hidden[rows, cols - 1], head, targets, chunk, want_entropy, entropy_grad)
+        flat_lp, flat_ent = head_logprobs(hidden, head, targets, chunk, want_entropy, entropy_grad)
     else:  # full logits (a head this module cannot split off)
         logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
         flat_lp, flat_ent = _chunk_values(logits[rows, cols - 1], targets, want_entropy, entropy_grad)

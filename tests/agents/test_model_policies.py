@@ -204,3 +204,23 @@ def test_continuous_batching_serves_concurrent_calls_with_the_same_greedy_tokens
     assert len(steps) < 8 * 16 / 2, f"{len(steps)} engine steps for 8 concurrent 16-token calls: they were not batched"
     assert not engine.has_unfinished_requests()
     assert vllm_policy.generate(requests[:1], GREEDY)[0].token_ids  # the one-call path works again
+
+
+def test_hf_prefills_a_repeated_prompt_once_with_the_same_tokens_and_logprobs(hf_policy, tokenizer):
+    from verigym.agents.hf_policy import HFPolicy
+
+    separate = HFPolicy(hf_policy.model, tokenizer=tokenizer, batch_size=64, share_prompts=False)
+    shared = HFPolicy(hf_policy.model, tokenizer=tokenizer, batch_size=64)
+    prompts = [prompt_ids(tokenizer, [{"role": "user", "content": text}]) for text in ("a", "copy 123 please", "beam of 4L", "alone")]
+    requests = [GenerationRequest(messages=[], prompt_token_ids=p, env=None, seed=0) for p in prompts[:3] for _ in range(4)]
+    requests.append(GenerationRequest(messages=[], prompt_token_ids=prompts[3], env=None, seed=0))
+    greedy = SamplingParams(temperature=0.0, max_tokens=12)
+    a, b = separate.generate(requests, greedy), shared.generate(requests, greedy)
+    assert [c.token_ids for c in a] == [c.token_ids for c in b]
+    assert max(abs(x - y) for ca, cb in zip(a, b) for x, y in zip(ca.logprobs, cb.logprobs)) < 1e-4
+    calls = []
+    real = shared._shared_prefill
+    shared._shared_prefill = lambda ids, mask: calls.append(real(ids, mask)) or calls[-1]
+    shared.generate(requests, greedy)
+    shared.generate([requests[0], requests[4], requests[8], requests[12]], greedy)  # all distinct: generate prefills
+    assert calls[0] is not None and calls[0].get_seq_length() > 0 and calls[1] is None
