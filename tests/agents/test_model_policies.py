@@ -224,3 +224,12 @@ def test_hf_prefills_a_repeated_prompt_once_with_the_same_tokens_and_logprobs(hf
     shared.generate(requests, greedy)
     shared.generate([requests[0], requests[4], requests[8], requests[12]], greedy)  # all distinct: generate prefills
     assert calls[0] is not None and calls[0].get_seq_length() > 0 and calls[1] is None
+
+
+def test_vllm_on_cpu_uses_kv_blocks_small_enough_for_a_group_to_share_its_prompt(vllm_policy):
+    from verigym.agents.vllm_policy import CPU_BLOCK_SIZE
+
+    cache = vllm_policy.llm.llm_engine.vllm_config.cache_config
+    if torch.cuda.is_available():
+        pytest.skip("the block size is only chosen on CPU")
+    assert cache.block_size == CPU_BLOCK_SIZE == 32 and cache.enable_prefix_caching
