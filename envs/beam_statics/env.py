@@ -13,7 +13,7 @@ from verigym.envs.beam_statics.answer import FORCE, MOMENT, AnswerError, parse_c
 from verigym.envs.beam_statics.expression import format_monomial
 from verigym.envs.beam_statics.generator import DEFAULT_LENGTHS, generate_task, select_categories
 from verigym.envs.beam_statics.ground_truth import gold_reactions, imbalance
-from verigym.envs.beam_statics.prompt import describe, system_prompt
+from verigym.envs.beam_statics.prompt import PROMPT_STYLES, describe, system_prompt, terse_describe, terse_system_prompt
 from verigym.envs.beam_statics.task import BeamTask, is_moment
 from verigym.envs.beam_statics.verifier import WEIGHTS, show, verify
 from verigym.envs.rubric import Rubric
@@ -38,6 +38,8 @@ class BeamStaticsConfig(EnvConfig):
     moment about x = 0, minus the reactions when the only support is at x = 0), or the gold forces with
     every moment at 0 (`check-forces`: the net moment is minus the reaction moment). `answer` answers at
     once. `check-zeros` and `check-forces` are strategies a small model can imitate by copying numbers.
+    `prompt` is the wording the agent sees: `full` (default) or `terse` (the same rules, beam and check
+    reply in a few short lines, about a third of the tokens; for small models). Scoring is the same.
     """
 
     max_turns: int = 6
@@ -48,6 +50,7 @@ class BeamStaticsConfig(EnvConfig):
     cross_check: bool = False
     max_loads: int | None = None
     oracle: str = "check-gold"
+    prompt: str = "full"
 
     def __post_init__(self) -> None:
         self.categories = _names(self.categories, "categories")
@@ -63,6 +66,8 @@ class BeamStaticsConfig(EnvConfig):
             raise ValueError(f"max_loads must be at least 1 (or left out), got {self.max_loads}")
         if self.oracle not in ORACLES:
             raise ValueError(f"oracle must be one of {list(ORACLES)}, got {self.oracle!r}")
+        if self.prompt not in PROMPT_STYLES:
+            raise ValueError(f"prompt must be one of {list(PROMPT_STYLES)}, got {self.prompt!r}")
 
 
 class BeamStaticsEnv(TextEnv[BeamTask]):
@@ -99,6 +104,11 @@ class BeamStaticsEnv(TextEnv[BeamTask]):
         self.balanced = None
 
     def opening_messages(self, task: BeamTask) -> list[Message]:
+        if self.config.prompt == "terse":
+            return [
+                {"role": "system", "content": terse_system_prompt(self.config.max_checks, self.config.max_turns)},
+                {"role": "user", "content": terse_describe(task)},
+            ]
         return [
             {"role": "system", "content": system_prompt(self.config.max_checks, self.config.max_turns)},
             {"role": "user", "content": describe(task)},
@@ -153,12 +163,18 @@ class BeamStaticsEnv(TextEnv[BeamTask]):
         verdict = "balanced: these reactions satisfy equilibrium" if force == moment == 0 else "not in equilibrium"
         if force == moment == 0:
             self.balanced = {name: show(name, values[name]) for name in self.task.unknowns}
-        message = (
-            f"check with {proposal}:\n"
-            f"net vertical force = {format_monomial(force, FORCE)} (upward positive)\n"
-            f"net moment about x = 0 = {format_monomial(moment, MOMENT)} (counter-clockwise positive)\n"
-            f"{verdict}. {left} check(s) left."
-        )
+        if self.config.prompt == "terse":
+            message = (
+                f"net force = {format_monomial(force, FORCE)}\nnet moment = {format_monomial(moment, MOMENT)}\n"
+                f"{'balanced' if force == moment == 0 else 'not balanced'}, {left} check(s) left."
+            )
+        else:
+            message = (
+                f"check with {proposal}:\n"
+                f"net vertical force = {format_monomial(force, FORCE)} (upward positive)\n"
+                f"net moment about x = 0 = {format_monomial(moment, MOMENT)} (counter-clockwise positive)\n"
+                f"{verdict}. {left} check(s) left."
+            )
         checklist = [
             criterion("check_within_budget", True, f"check {self.checks_used} of {self.config.max_checks}"),
             criterion("check_well_formed", True, f"checked {proposal}"),

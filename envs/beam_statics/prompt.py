@@ -32,6 +32,42 @@ def system_prompt(max_checks: int, max_turns: int) -> str:
     )
 
 
+PROMPT_STYLES = ("full", "terse")
+
+
+def terse_system_prompt(max_checks: int, max_turns: int) -> str:
+    """The same rules in a few lines (`prompt = "terse"`): a small model reads ~4x fewer tokens."""
+    check = (
+        f'check (at most {max_checks}): <tool_call>{{"name": "check", "arguments": {{"R_A": "0", "M_A": "0"}}}}</tool_call> '
+        "replies the net force and the net moment about x = 0 of the loads plus your reactions (0 and 0 when right).\n"
+        if max_checks > 0
+        else ""
+    )
+    return (
+        "Find the support reactions. Up and counter-clockwise are positive; forces in P, moments in PL.\n"
+        + check
+        + f"Answer: <answer>R_A = 3P/4, R_B = P/4</answer>. One call or answer per turn, {max_turns} turns."
+    )
+
+
+def terse_describe(task: BeamTask) -> str:
+    """The beam in four lines (`prompt = "terse"`); signed values (up / counter-clockwise positive)."""
+    kinds = {"pin": "pin", "roller": "roller", "fixed": "fixed"}
+    supports = "; ".join(f"{kinds[s.kind]} {s.name} at x = {length(s.x)}" for s in task.supports)
+    loads = "; ".join(_terse_load(load) for load in task.loads)
+    unknowns = ", ".join(name for s in task.supports for name in s.unknowns)
+    return f"Beam from x = 0 to x = {length(task.length)}.\nSupports: {supports}.\nLoads: {loads}.\nUnknowns: {unknowns}."
+
+
+def _terse_load(load: Load) -> str:
+    if load.kind == "point":
+        return f"force {_scaled(load.value, 'P')} at x = {length(load.start)}"
+    if load.kind == "udl":
+        assert load.end is not None
+        return f"udl {_scaled(load.value, 'P')}/L from x = {length(load.start)} to x = {length(load.end)}"
+    return f"couple {_scaled(load.value, 'PL')} at x = {length(load.start)}"
+
+
 def describe(task: BeamTask) -> str:
     """The beam, its supports and loads, and the list of unknowns to find."""
     lines = [f"A horizontal beam of length {length(task.length)} lies along the x-axis from x = 0 to x = {length(task.length)}."]

@@ -153,6 +153,19 @@ def test_check_zeros_oracle_checks_all_zero_reactions_then_answers():
     assert terminated and reward == pytest.approx(1.25)
 
 
+def test_terse_prompt_shows_the_same_task_in_fewer_words_and_scores_the_same():
+    full, terse = BeamStaticsEnv(oracle="check-zeros", max_checks=1, max_turns=2), BeamStaticsEnv(oracle="check-zeros", max_checks=1, max_turns=2, prompt="terse")
+    (full_obs, _), (terse_obs, _) = full.reset(options={"task": CANTILEVER}), terse.reset(options={"task": CANTILEVER})
+    assert sum(len(m["content"]) for m in terse_obs) < sum(len(m["content"]) for m in full_obs) / 2
+    assert "Unknowns: R_A, M_A." in terse_obs[1]["content"] and "<answer>" in terse_obs[0]["content"]
+    obs, *_ = terse.step(terse.oracle_action())
+    assert obs[0]["content"].startswith("net force = -3P\nnet moment = -3PL\nnot balanced")
+    _, reward, terminated, _, _ = terse.step(terse.oracle_action())
+    assert terminated and reward == pytest.approx(1.25)
+    with pytest.raises(ValueError, match="prompt must be one of"):
+        BeamStaticsEnv(prompt="chatty")
+
+
 def test_answer_oracle_answers_at_once_and_an_unknown_oracle_is_refused():
     env = _env(oracle="answer")
     assert env.oracle_action() == format_answer("R_A = 3P/2, R_B = P/2")
