@@ -48,14 +48,10 @@ from verigym.envs.sql.env import oracle_sql
 from verigym.trainer.batch import trained_length
 from verigym.trainer.logprobs import plan_prefix_sharing, sequence_logprobs
 
+from trainer_vs_trl import SIZES  # the same model shapes and folders (benchmarks/ is the script's sys.path[0])
+
 ENV_ID = "sql-v0"
 TURNS = 6  # 5 tool calls (sql-v0 allows 6 by default, and 8 turns) + the answer
-# name -> build_tiny_model shape, as in benchmarks/trainer_vs_trl.py (same folders under --model-root)
-SIZES = {
-    "0.6M": {"layers": 2, "hidden": 128, "heads": 2, "kv_heads": 2},
-    "25M": {"layers": 6, "hidden": 512, "heads": 8, "kv_heads": 8},
-    "100M": {"layers": 6, "hidden": 1024, "heads": 16, "kv_heads": 16},
-}
 
 
 class ScriptedSqlPolicy:
