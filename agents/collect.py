@@ -28,7 +28,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,7 +106,8 @@ def collect(
     or `lockstep` (see the module docstring). `sandbox` is a backend name, a `SandboxSettings` or a
     `SandboxProviders` the caller owns (default: `auto`); it is used only by envs that declare
     `sandbox_requirements`. `component_names` (the rubric's, read once by the caller) saves building a probe env.
-    `workers` (a `verigym.agents.ray_workers.RayEnvWorkers`) runs the envs on Ray actors instead of in this
+    `env_workers` threads run env resets and steps (default: `env_step_threads`; 0 runs them in the
+    collector's thread). `workers` (a `verigym.agents.ray_workers.RayEnvWorkers`) runs the envs on Ray actors instead of in this
     process, each actor with its own sandbox providers (so `sandbox` must then be left out).
     Episode failures never raise: a `VerifierError` drops the episode with its typed reason (`verifier`,
     `sandbox`, `worker`), a policy failure with `policy`, anything else with `env` and a traceback in
@@ -130,12 +131,16 @@ def collect(
     else:
         factory = env_factory(env, env_kwargs)
     name = env_id or (env if isinstance(env, str) else "")
-    if component_names is None or not name:
+    if component_names is None or not name or env_workers is None:
         probe = factory()
         name = name or getattr(probe, "env_id", "") or type(probe).__name__
         component_names = list(probe.rubric.names) if component_names is None else component_names
+        if env_workers is None:
+            env_workers = env_step_threads(probe, concurrency, schedule)
         if close_envs:
             _close(probe)
+    if env_workers < 0:
+        raise ValueError(f"env_workers must be >= 0 (0: step envs in the collector's thread), got {env_workers}")
     providers, own_providers = _sandbox_providers(sandbox, concurrency)
     tokenizer = tokenizer if tokenizer is not None else getattr(policy, "tokenizer", None)
     if max_episode_tokens is None:
@@ -146,7 +151,6 @@ def collect(
     jobs = deque((i, seed, sample) for i, (seed, sample) in enumerate((s, g) for s in seeds for g in range(group_size)))
     results: list[EpisodeRecord | None] = [None] * len(jobs)
     writer = EpisodeWriter(out, list(component_names)) if out else None
-    workers = max(1, env_workers or min(256, concurrency))
     bar = tqdm(total=len(jobs), desc=f"{name} x {policy_name}", disable=not progress, unit="ep")
     written = 0
     live: dict[int, _Episode] = {}
@@ -217,7 +221,7 @@ def collect(
             written += 1
 
     try:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="env-step") as pool:
+        with ThreadPoolExecutor(max_workers=env_workers, thread_name_prefix="env-step") if env_workers else InlineExecutor() as pool:
             if schedule == "lockstep":
                 while jobs or live:
                     admitted = [jobs.popleft() for _ in range(min(len(jobs), concurrency - len(live)))]
@@ -331,6 +335,31 @@ def _configured(factory: EnvFactory, settings: dict[str, Any]) -> EnvFactory:
         return env
 
     return build
+
+
+def env_step_threads(env: Any, concurrency: int, schedule: str) -> int:
+    """Threads that run env resets and steps: one per live episode (up to 256) when `env` steps outside Python
+    (`TextEnv.steps_outside_python`, by default the sandboxed envs) or does not say (a Ray proxy, an adapter);
+    otherwise none in lockstep (steps run in the collector's thread: nothing to overlap with, and threads only
+    contend for the GIL) and one when pipelined (steps overlap generation, which releases the GIL)."""
+    outside = getattr(env, "steps_outside_python", True)
+    if outside is None:
+        outside = getattr(env, "sandbox_requirements", None) is not None
+    if outside:
+        return min(256, concurrency)
+    return 0 if schedule == "lockstep" else 1
+
+
+class InlineExecutor(Executor):
+    """An executor that runs each submitted call at once in the caller's thread (`env_workers=0`)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the future, as a pool would
+            future.set_exception(exc)
+        return future
 
 
 def concurrent_calls(policy: Policy) -> int:

@@ -17,8 +17,11 @@ class HFPolicy:
 
     `model` is a model directory (or an already-loaded `PreTrainedModel`, then pass `tokenizer`).
     Completions carry the sampled ids (including the end-of-turn token when sampled) and, per sampled
-    token, its log-probability under the raw model distribution (`log_softmax(logits)`, before
-    temperature/top-p), which is what vLLM reports too.
+    token, its log-probability under the distribution it was sampled from at temperature T,
+    `log_softmax(logits / T)` (greedy decoding, T = 0: the raw `log_softmax(logits)`), which is what the
+    trainer's `sequence_logprobs(temperature=T)` computes. `top_p` is not applied to the reported logprob
+    (the full tempered distribution, not the nucleus renormalised; vLLM's processed logprobs do renormalise,
+    so the two engines agree only with top_p = 1).
 
     `share_prompts` (default on): requests in one batch with identical prompts (a GRPO group's samples at
     their first turn) are prefilled once and the key/value cache is copied to each sample before decoding,
@@ -141,7 +144,10 @@ class HFPolicy:
         finally:
             self.model.train(was_training)
         new = out.sequences[:, width:].cpu()
-        logprobs = torch.stack([torch.log_softmax(step.float(), dim=-1) for step in out.logits], dim=1).cpu()
+        # `out.logits` are the model's raw logits; sampling divided them by the temperature (then applied top-p)
+        scale = 1.0 if greedy else float(sampling.temperature)
+        steps = [step.float() if scale == 1.0 else step.float() / scale for step in out.logits]
+        logprobs = torch.stack([torch.log_softmax(step, dim=-1) for step in steps], dim=1).cpu()
         completions = []
         for row in range(len(prompts)):
             ids: list[int] = []

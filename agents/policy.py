@@ -49,8 +49,9 @@ class Completion:
     """One sampled assistant turn: text, and for model policies the token ids and their logprobs.
 
     `token_ids` are the sampled ids, including the end-of-turn token when one was sampled; `logprobs` has
-    one raw-model log-probability per sampled id. `finish_reason` is "stop" (end-of-turn token or stop
-    string) or "length". A policy that serves a batch may fail one request alone: it returns a completion
+    one log-probability per sampled id under the distribution it was sampled from (`hf`, `vllm`:
+    log_softmax(logits / temperature); greedy: the raw log_softmax(logits)). `finish_reason` is "stop"
+    (end-of-turn token or stop string) or "length". A policy that serves a batch may fail one request alone: it returns a completion
     with `error` set (what went wrong, for the episode record) instead of raising for the whole batch.
     """
 

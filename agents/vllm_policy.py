@@ -24,7 +24,12 @@ class VllmPolicy:
     """Generates with a colocated `vllm.LLM` (CPU build or GPU).
 
     Prompts are token ids (token-in/token-out); completions carry the sampled ids (including the
-    end-of-turn token when sampled) and the raw-model logprob of each sampled token. `update_weights`
+    end-of-turn token when sampled) and the logprob of each sampled token under the distribution it was
+    sampled from: the engine runs with `logprobs_mode="processed_logprobs"` (pass `logprobs_mode=` to
+    override), i.e. `log_softmax(logits / T)` at temperature T, renormalised within the nucleus when
+    top_p < 1; greedy requests (T = 0) get the raw `log_softmax(logits)`. That is the trainer's
+    `sequence_logprobs(temperature=T)` (for top_p = 1). On GPU, processed logprobs make vLLM sample with
+    its PyTorch sampler instead of FlashInfer's (which cannot return them). `update_weights`
     loads new weights into the running engine and clears the prefix cache, so the next generation uses them.
     `SamplingParams.seed` makes a call reproducible (per-request seeds on GPU; on CPU the engine's
     global generator is seeded per call, so the same batch scheduled the same way gives the same samples;
@@ -72,6 +77,8 @@ class VllmPolicy:
             dtype=str(dtype).replace("torch.", "") if dtype is not None else _checkpoint_dtype(self.model_path),
             **engine_kwargs,
         )
+        # logprobs of the distribution sampled from (after temperature and top-p), not vLLM's default raw ones
+        kwargs.setdefault("logprobs_mode", "processed_logprobs")
         if _has_cuda():
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         else:

@@ -52,6 +52,7 @@ class SleepEnv(TextEnv[SleepTask]):
     env_id = "bench-sleep-v0"
     task_type = SleepTask
     mean_ms = 50.0
+    steps_outside_python = True  # the sleep stands for a sandbox
 
     def build_rubric(self) -> Rubric:
         return Rubric.from_verdict({"correct": 1.0})

@@ -83,6 +83,11 @@ class TextEnv(gymnasium.Env[list[Message], str], Generic[TaskT], metaclass=abc.A
     sandbox_requirements: ClassVar[Any] = None
     #: The `verigym.sandbox.Limits` of the episode's session (None: the sandbox defaults).
     sandbox_limits: ClassVar[Any] = None
+    #: Whether `reset`/`step` spend their time outside the Python interpreter (a sandbox, a browser, a
+    #: database engine): collectors then step each live episode in its own thread so the waits overlap. Steps
+    #: that compute in Python run in one thread (the GIL serialises them; 64 threads cost more than they
+    #: overlap). None: True when the env declares `sandbox_requirements`.
+    steps_outside_python: ClassVar[bool | None] = None
 
     def __init__(self, config: EnvConfig | None = None, render_mode: str | None = None, **overrides: Any) -> None:
         base = config if config is not None else self.config_type()

@@ -250,12 +250,13 @@ class RankGroup:
         if self.ctx.enabled and self.ctx.is_main:  # followers run the same methods without announcing
             self.ctx.broadcast(command)
 
-    def update(self, batch: Any, loss_cfg: Any, optim_cfg: Any) -> Any:
-        """`update_policy` on every rank, each on its share of `batch` (rank 0's)."""
+    def update(self, batch: Any, loss_cfg: Any, optim_cfg: Any, temperature: float = 1.0) -> Any:
+        """`update_policy` on every rank, each on its share of `batch` (rank 0's), its logprobs at the
+        sampling `temperature`."""
         from verigym.trainer.update import update_policy
 
-        self._announce("update", batch, loss_cfg, optim_cfg)
-        return update_policy(self.model, self.optimizer, self.scheduler, batch, loss_cfg, optim_cfg, self.device, self.ref_model, dist=self.ctx)
+        self._announce("update", batch, loss_cfg, optim_cfg, temperature)
+        return update_policy(self.model, self.optimizer, self.scheduler, batch, loss_cfg, optim_cfg, self.device, self.ref_model, dist=self.ctx, temperature=temperature)
 
     def weights(self) -> torch.nn.Module | FullModelState:
         """Something whose `state_dict()` is the full model under plain HF names (what `RolloutEngine.sync`

@@ -11,6 +11,10 @@ identical (the samples of one GRPO group) share one backbone forward of that pre
 runs once, and every row's suffix runs against the prefix's key/value cache selected to its rows, so the
 backward sums the rows' gradients into the one prefix computation. The math is that of separate forwards
 (the numbers differ by float rounding only); batches where it cannot apply or saves little run unshared.
+
+`temperature` T: the values are those of the distribution the rollout engine samples from, softmax(logits / T)
+(as TRL and verl compute them): each chunk's logits are divided by T before the log-softmax and the entropy.
+T = 1 runs exactly the untempered computation (the same numbers bit for bit).
 """
 
 from __future__ import annotations
@@ -56,9 +60,20 @@ def split_lm(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module] 
     return backbone, head
 
 
-def _chunk_values(logits: Tensor, targets: Tensor, want_entropy: bool, entropy_grad: bool) -> tuple[Tensor, Tensor]:
-    """Log-prob of `targets` and entropy of each row of `logits` [N, V] (fp32)."""
-    logp_all = torch.log_softmax(logits.float(), dim=-1)
+def policy_temperature(sampling_temperature: float) -> float:
+    """The temperature the policy's log-probs are computed at for a rollout sampled at `sampling_temperature`:
+    that temperature when sampling (> 0), else 1 (greedy decoding: the raw distribution)."""
+    return float(sampling_temperature) if sampling_temperature > 0 else 1.0
+
+
+def _chunk_values(
+    logits: Tensor, targets: Tensor, want_entropy: bool, entropy_grad: bool, temperature: float = 1.0
+) -> tuple[Tensor, Tensor]:
+    """Log-prob of `targets` and entropy of each row of `logits / temperature` [N, V] (fp32)."""
+    logits = logits.float()
+    if temperature != 1.0:
+        logits = logits / temperature
+    logp_all = torch.log_softmax(logits, dim=-1)
     logp = logp_all.gather(-1, targets[:, None]).squeeze(-1)
     if not want_entropy:
         return logp, logp.new_zeros(logp.shape)
@@ -67,16 +82,24 @@ def _chunk_values(logits: Tensor, targets: Tensor, want_entropy: bool, entropy_g
     return logp, entropy
 
 
-def _head_chunk(hidden: Tensor, weight: Tensor, bias: Tensor | None, targets: Tensor, want_entropy: bool, entropy_grad: bool) -> tuple[Tensor, Tensor]:
-    return _chunk_values(torch.nn.functional.linear(hidden, weight, bias), targets, want_entropy, entropy_grad)
+def _head_chunk(
+    hidden: Tensor, weight: Tensor, bias: Tensor | None, targets: Tensor, want_entropy: bool, entropy_grad: bool, temperature: float = 1.0
+) -> tuple[Tensor, Tensor]:
+    return _chunk_values(torch.nn.functional.linear(hidden, weight, bias), targets, want_entropy, entropy_grad, temperature)
 
 
 def head_logprobs(
-    hidden: Tensor, head: torch.nn.Linear, targets: Tensor, chunk_tokens: int, want_entropy: bool = False, entropy_grad: bool = False
+    hidden: Tensor,
+    head: torch.nn.Linear,
+    targets: Tensor,
+    chunk_tokens: int,
+    want_entropy: bool = False,
+    entropy_grad: bool = False,
+    temperature: float = 1.0,
 ) -> tuple[Tensor, Tensor | None]:
-    """Log-probs [N] of `targets` under `head(hidden)` ([N, H] -> [N, V]) and, if wanted, entropies [N],
-    in balanced chunks of at most `chunk_tokens` rows (at least MIN_CHUNK_ROWS), checkpointed when gradients
-    are on and there is more than one chunk."""
+    """Log-probs [N] of `targets` under `head(hidden) / temperature` ([N, H] -> [N, V]) and, if wanted,
+    entropies [N], in balanced chunks of at most `chunk_tokens` rows (at least MIN_CHUNK_ROWS), checkpointed
+    when gradients are on and there is more than one chunk."""
     n = hidden.shape[0]
     if n == 0:
         empty = hidden.new_zeros(0, dtype=torch.float32)
@@ -85,7 +108,7 @@ def head_logprobs(
     recompute = torch.is_grad_enabled() and pieces > 1
     logps, entropies = [], []
     for h, t in zip(torch.tensor_split(hidden, pieces), torch.tensor_split(targets, pieces), strict=True):
-        args = (h, head.weight, head.bias, t, want_entropy, entropy_grad)
+        args = (h, head.weight, head.bias, t, want_entropy, entropy_grad, temperature)
         lp, ent = checkpoint(_head_chunk, *args, use_reentrant=False) if recompute else _head_chunk(*args)
         logps.append(lp)
         entropies.append(ent)
@@ -184,14 +207,21 @@ def sequence_logprobs(
     chunk_tokens: int | None = None,
     chunk_mib: float = DEFAULT_CHUNK_MIB,
     share_prefix: bool = False,
+    temperature: float = 1.0,
 ) -> tuple[Tensor, Tensor | None]:
     """Log-prob of each token given its prefix, [B, L], and optionally the entropy of the distribution it was
     drawn from, [B, L]; computed only where `positions` [B, L] is nonzero (everywhere after position 0 when
     None), 0 elsewhere. `chunk_tokens` (default: as many as fit `chunk_mib` MiB of fp32 logits) bounds the
     logits held at once. `share_prefix` runs rows with the same tokens before their first wanted position
-    over one forward of those tokens (`plan_prefix_sharing`); the FSDP2 root always runs unshared."""
+    over one forward of those tokens (`plan_prefix_sharing`); the FSDP2 root always runs unshared.
+    `temperature` T > 0: log-probs and entropies of softmax(logits / T), the distribution sampled at T
+    (`policy_temperature` maps a sampling temperature, 0 for greedy, to this one); 1 is the raw model."""
+    if not temperature > 0:
+        raise ValueError(f"sequence_logprobs: temperature must be > 0 (1.0 for greedy rollouts), got {temperature}")
     if isinstance(model, ShardedPolicy):  # FSDP2: through the root's forward, so its hooks gather the shards
-        return model(input_ids, attention_mask, positions, want_entropy=want_entropy, entropy_grad=entropy_grad, chunk_tokens=chunk_tokens, chunk_mib=chunk_mib)
+        return model(
+            input_ids, attention_mask, positions, want_entropy=want_entropy, entropy_grad=entropy_grad, chunk_tokens=chunk_tokens, chunk_mib=chunk_mib, temperature=temperature
+        )
     b, length = input_ids.shape
     wanted = torch.ones_like(input_ids, dtype=torch.bool) if positions is None else positions.bool().clone()
     wanted[:, 0] = False
@@ -207,10 +237,10 @@ def sequence_logprobs(
         else:
             hidden = shared_prefix_hidden(backbone, plan, rows, cols)
         chunk = chunk_tokens if chunk_tokens is not None else chunk_tokens_for(head.out_features, chunk_mib)
-        flat_lp, flat_ent = head_logprobs(hidden, head, targets, chunk, want_entropy, entropy_grad)
+        flat_lp, flat_ent = head_logprobs(hidden, head, targets, chunk, want_entropy, entropy_grad, temperature)
     else:  # full logits (a head this module cannot split off)
         logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
-        flat_lp, flat_ent = _chunk_values(logits[rows, cols - 1], targets, want_entropy, entropy_grad)
+        flat_lp, flat_ent = _chunk_values(logits[rows, cols - 1], targets, want_entropy, entropy_grad, temperature)
         flat_ent = flat_ent if want_entropy else None
     logp = torch.zeros(b, length, dtype=torch.float32, device=input_ids.device).index_put((rows, cols), flat_lp)
     entropy = None
@@ -221,8 +251,9 @@ def sequence_logprobs(
 
 class ShardedPolicy(torch.nn.Module):
     """The root of an FSDP2-sharded policy (`trainer/distributed.py`): its forward is `sequence_logprobs` of
-    the wrapped causal LM, so the parameters outside the decoder layers (embedding, final norm, LM head) are
-    gathered for the whole chunked log-prob pass and their gradients reduced after it."""
+    the wrapped causal LM (keywords such as `temperature` passed on), so the parameters outside the decoder
+    layers (embedding, final norm, LM head) are gathered for the whole chunked log-prob pass and their
+    gradients reduced after it."""
 
     def __init__(self, module: torch.nn.Module) -> None:
         super().__init__()

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from verigym.agents.collect import env_step_threads
 from verigym.agents.records import DROP_REASONS, EpisodeRecord
 from verigym.plugins.registry import make
 from verigym.trainer.advantages import AdvantageConfig
@@ -29,6 +30,7 @@ from verigym.trainer.batch import advantage_inputs, build_batch
 from verigym.trainer.checkpoint import TrainerState, latest_checkpoint, save_checkpoint
 from verigym.trainer.config import TrainerConfig
 from verigym.trainer.distributed import RankGroup, init_distributed, shard_model, shutdown
+from verigym.trainer.logprobs import policy_temperature
 from verigym.trainer.metrics import MetricsLogger
 from verigym.trainer.model import ensure_model, load_policy_model, load_reference_model, resolve_device, resolve_dtype
 from verigym.trainer.rollout import RolloutEngine
@@ -75,6 +77,8 @@ class Trainer:
         try:
             self.component_names = list(probe.rubric.names)
             self.component_weights = dict(probe.rubric.weights)
+            r = config.rollout  # envs on Ray actors are remote calls: threads, whatever the env
+            self.env_workers = env_step_threads(probe if r.backend == "local" else None, r.concurrency, r.schedule)
         finally:
             probe.close()
         self.shaping = RewardShaping(config.shaping, self.component_weights)  # off unless `shaping.methods`
@@ -117,7 +121,7 @@ class Trainer:
             return asdict(state)
         (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
 
-        engine = RolloutEngine(cfg, model_path, model, device, dtype, self.component_names, share_module=not ctx.enabled)
+        engine = RolloutEngine(cfg, model_path, model, device, dtype, self.component_names, share_module=not ctx.enabled, env_workers=self.env_workers)
         if ckpt is not None:
             engine.sync(self.ranks.weights())
         logger = MetricsLogger(self.run_dir, tensorboard=cfg.log.tensorboard, resume_step=state.step if ckpt else None)
@@ -190,7 +194,8 @@ class Trainer:
         batch, _ = build_batch(train, adv_cfg, names, weights, pad_id)
         if adv_cfg.estimator == "canon":  # which half (by length / entropy) earned more
             metrics.update(canon_metrics(advantage_inputs(train, names, weights), adv_cfg))
-        result = self.ranks.update(batch, cfg.loss, cfg.optim)  # update_policy on every torchrun rank
+        # update_policy on every torchrun rank; logprobs of the distribution the engine sampled from
+        result = self.ranks.update(batch, cfg.loss, cfg.optim, policy_temperature(cfg.rollout.temperature))
         metrics.update(result.metrics)
         metrics["adv/abs_mean"] = float((batch.advantages.abs() * batch.loss_mask).sum() / batch.loss_mask.sum().clamp(min=1))
         t2 = time.perf_counter()

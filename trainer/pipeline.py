@@ -93,7 +93,8 @@ def pipeline_config_from_dict(data: dict[str, Any]) -> PipelineConfig:
     rl_data = dict(data.get("rl", {}))
     rl_data["run_dir"] = str(root / "rl")
     rl_data["model"] = {**model_data, "path": str(root / "sft" / "final-model"), "build_tiny": False}
-    rl_data["env"] = data.get("env", {})
+    # RL plays fresh tasks: its seeds start after the oracle's (the SFT data) unless [env] sets seed_start
+    rl_data["env"] = {"seed_start": pipe.oracle_seed_start + pipe.oracle_episodes, **data.get("env", {})}
     rl = from_dict(TrainerConfig, rl_data, "rl").validate()
     return PipelineConfig(pipe, model, env, sft, rl)
 

@@ -76,14 +76,17 @@ class RolloutEngine:
         dtype: torch.dtype,
         component_names: list[str] | None = None,
         share_module: bool = True,
+        env_workers: int | None = None,
     ) -> None:
         """`share_module` False: an engine that could generate with `train_model` itself (`hf`) loads its own
-        copy instead and is synced like any other (torchrun: the trained module is sharded over ranks)."""
+        copy instead and is synced like any other (torchrun: the trained module is sharded over ranks).
+        `env_workers`: the collector's env threads (`agents.collect.env_step_threads`, decided once per run)."""
         from verigym.plugins.registry import accepted_policy_settings, make_policy
         from verigym.sandbox.provider import SandboxProviders, SandboxSettings
 
         self.cfg = cfg
         self.component_names = component_names  # the rubric's, read once per run by the trainer
+        self.env_workers = env_workers
         # one set of providers for the whole run: the backend is chosen once and the warm pool persists across
         # steps (nothing starts until a sandboxed env asks); closed by `close()`
         settings = SandboxSettings(backend=cfg.sandbox.backend, pool_size=cfg.sandbox.pool_size)
@@ -154,6 +157,7 @@ class RolloutEngine:
             sandbox=None if self.workers is not None else self.sandbox,
             component_names=self.component_names,
             workers=self.workers,
+            env_workers=self.env_workers,
         )
         wall = time.perf_counter() - start
         gen = min(self.timed.seconds - before, wall)

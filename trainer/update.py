@@ -29,16 +29,19 @@ def token_logprobs(
     positions: Tensor | None = None,
     chunk_mib: float = DEFAULT_CHUNK_MIB,
     share_prefix: bool = False,
+    temperature: float = 1.0,
 ) -> tuple[Tensor, Tensor | None]:
     """Logprob of each token given its prefix, [B, L] (position 0 gets 0), and, if `entropy_mask` is given,
     the entropy of the predictive distribution of each token, [B, L] (0 off the mask; differentiable only
     with `entropy_grad`). Only `positions` (default: the entropy mask, else every position) are computed;
     the rest are 0. The LM head runs in chunks of at most `chunk_mib` MiB of fp32 logits; `share_prefix`
-    runs a prefix common to several rows (a group's prompt) once (`sequence_logprobs`)."""
+    runs a prefix common to several rows (a group's prompt) once (`sequence_logprobs`). `temperature`: the
+    rollout's sampling temperature (`policy_temperature`), so both are of softmax(logits / T)."""
     if positions is None:
         positions = entropy_mask
     logp, entropy = sequence_logprobs(
-        model, input_ids, attention_mask, positions, want_entropy=entropy_mask is not None, entropy_grad=entropy_grad, chunk_mib=chunk_mib, share_prefix=share_prefix
+        model, input_ids, attention_mask, positions, want_entropy=entropy_mask is not None, entropy_grad=entropy_grad, chunk_mib=chunk_mib, share_prefix=share_prefix,
+        temperature=temperature,
     )
     if entropy is not None and entropy_mask is not None:
         entropy = entropy * entropy_mask
@@ -54,17 +57,18 @@ def batch_logprobs(
     chunk_mib: float = DEFAULT_CHUNK_MIB,
     dist: DistContext | None = None,
     share_prefix: bool = False,
+    temperature: float = 1.0,
 ) -> Tensor:
     """Logprobs of the policy tokens under `model` without gradient (old-policy or reference logprobs), [B, L].
     Under torchrun each rank computes its share of the rows and the result is summed over ranks.
-    `share_prefix`: as in `token_logprobs`."""
+    `share_prefix`, `temperature`: as in `token_logprobs`."""
     from verigym.trainer.distributed import DistContext
 
     dist = dist or DistContext()
     out = torch.zeros_like(batch.rollout_logprobs)
     for rows, real in dist.micro_batches(0, len(batch), micro_batch_size):
         mb = batch.select(rows)
-        lp, _ = token_logprobs(model, mb.input_ids.to(device), mb.attention_mask.to(device), positions=mb.loss_mask.to(device), chunk_mib=chunk_mib, share_prefix=share_prefix)
+        lp, _ = token_logprobs(model, mb.input_ids.to(device), mb.attention_mask.to(device), positions=mb.loss_mask.to(device), chunk_mib=chunk_mib, share_prefix=share_prefix, temperature=temperature)
         if real:  # padding micro-batches only join FSDP2's forward collectives
             out[rows, : lp.shape[1]] = lp.float().cpu()
     return dist.all_reduce_sum(out)
@@ -113,12 +117,17 @@ def update_policy(
     device: torch.device,
     ref_model: torch.nn.Module | None = None,
     dist: DistContext | None = None,
+    temperature: float = 1.0,
 ) -> UpdateResult:
     """Train on one rollout batch: `epochs` passes of `mini_batches` optimizer steps, each accumulated over
     micro-batches whose losses use the mini-batch's normalisers (so 1x8 and 8x1 give the same update).
 
     Under torchrun (`dist`, every rank holding the whole batch), each rank runs its share of each
-    mini-batch's rows and the metrics are summed over ranks: the update equals the single-process one."""
+    mini-batch's rows and the metrics are summed over ranks: the update equals the single-process one.
+
+    `temperature` is the one the batch was sampled at (`policy_temperature(rollout.temperature)`): the policy,
+    old and reference logprobs (hence the ratio, the KL and the truncated importance weights against the
+    engine's logprobs) and the entropy are all of softmax(logits / temperature), the sampling distribution."""
     from verigym.trainer.distributed import DistContext, grad_norm_value
 
     dist = dist or DistContext()
@@ -126,8 +135,12 @@ def update_policy(
     model.train()
     n = len(batch)
     reuse_old = optim.mini_batches == 1 and optim.epochs == 1  # on-policy single step: old = current, detached
-    old_all = None if reuse_old else batch_logprobs(model, batch, optim.micro_batch_size, device, optim.logits_chunk_mib, dist, optim.share_prefix)
-    ref_all = batch_logprobs(ref_model, batch, optim.micro_batch_size, device, optim.logits_chunk_mib, dist, optim.share_prefix) if loss_cfg.kl_coef > 0 and ref_model is not None else None
+    old_all = None if reuse_old else batch_logprobs(model, batch, optim.micro_batch_size, device, optim.logits_chunk_mib, dist, optim.share_prefix, temperature)
+    ref_all = (
+        batch_logprobs(ref_model, batch, optim.micro_batch_size, device, optim.logits_chunk_mib, dist, optim.share_prefix, temperature)
+        if loss_cfg.kl_coef > 0 and ref_model is not None
+        else None
+    )
     norm_len = loss_cfg.norm_len or batch.norm_len or batch.input_ids.shape[1]
     sums: dict[str, float] = {}
     entropy_sum, entropy_count = 0.0, 0.0
@@ -150,7 +163,8 @@ def update_policy(
                 width = mb.input_ids.shape[1]
                 mask = mb.loss_mask.to(device)
                 logp, entropy = token_logprobs(
-                    model, mb.input_ids.to(device), mb.attention_mask.to(device), mask, loss_cfg.entropy_coef > 0, chunk_mib=optim.logits_chunk_mib, share_prefix=optim.share_prefix
+                    model, mb.input_ids.to(device), mb.attention_mask.to(device), mask, loss_cfg.entropy_coef > 0, chunk_mib=optim.logits_chunk_mib,
+                    share_prefix=optim.share_prefix, temperature=temperature,
                 )
                 old = logp.detach() if old_all is None else old_all[rows, :width].to(device)
                 ref = None if ref_all is None else ref_all[rows, :width].to(device)

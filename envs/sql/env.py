@@ -58,6 +58,7 @@ class SqlEnv(TextEnv[SqlTask]):
     task_type = SqlTask
     config_type = SqlConfig
     config: SqlConfig
+    steps_outside_python = True  # queries run in SQLite, which releases the GIL
 
     def __init__(self, config: SqlConfig | None = None, render_mode: str | None = None, **overrides: Any) -> None:
         if isinstance(overrides.get("domains"), list):

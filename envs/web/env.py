@@ -84,6 +84,7 @@ class WebEnv(TextEnv[WebTask]):
     config_type = WebConfig
     config: WebConfig
     site_title: ClassVar[str] = ""
+    steps_outside_python = True  # every step waits on the browser and the site's server
     volatile_tables: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: WebConfig | None = None, render_mode: str | None = None, **overrides: Any) -> None:

@@ -47,6 +47,7 @@ class EchoEnv(TextEnv[EchoTask]):
     env_id = "toy-echo-v0"
     task_type = EchoTask
     step_sleep_s = 0.0
+    steps_outside_python = True  # its sleep stands for a sandbox
 
     def build_rubric(self) -> Rubric:
         return Rubric.from_verdict({"correct": 1.0})

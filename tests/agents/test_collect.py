@@ -129,6 +129,38 @@ def test_env_steps_overlap_in_threads(echo_env_cls):
     assert elapsed < 8 * 2 * 0.2 / 2, f"8 episodes x 2 steps of 0.2 s took {elapsed:.2f} s: steps did not overlap"
 
 
+def test_python_only_envs_step_without_a_thread_per_episode(echo_env_cls):
+    import threading
+
+    from verigym.agents.collect import env_step_threads
+    from verigym.plugins.registry import make
+
+    class PythonOnly(echo_env_cls):
+        steps_outside_python = False
+        threads: set[str] = set()
+
+        def on_turn(self, action):
+            PythonOnly.threads.add(threading.current_thread().name)
+            return super().on_turn(action)
+
+    assert env_step_threads(PythonOnly(), 64, "lockstep") == 0 and env_step_threads(PythonOnly(), 64, "pipelined") == 1
+    assert env_step_threads(echo_env_cls(), 64, "lockstep") == 64  # says it steps outside Python
+    assert env_step_threads(object(), 300, "lockstep") == 256  # an env that does not say: threads, capped
+    assert env_step_threads(make("copy-digits-v0"), 64, "lockstep") == 0  # undeclared TextEnv without sandbox
+    assert env_step_threads(make("code-python-v0"), 64, "lockstep") == 64  # sandboxed
+    assert env_step_threads(make("sql-v0"), 64, "lockstep") == 64  # SQLite releases the GIL
+
+    records = collect(PythonOnly, OraclePolicy(), list(range(6)), group_size=2, concurrency=8, schedule="lockstep")
+    assert len(records) == 12 and all(r.success for r in records)
+    assert PythonOnly.threads == {threading.current_thread().name}  # stepped inline, in the collector's thread
+    PythonOnly.threads.clear()
+    records = collect(PythonOnly, OraclePolicy(), list(range(6)), group_size=2, concurrency=8)
+    assert all(r.success for r in records) and len(PythonOnly.threads) == 1  # pipelined: one env thread
+    assert next(iter(PythonOnly.threads)).startswith("env-step")
+    with pytest.raises(ValueError, match="env_workers must be >= 0"):
+        collect(PythonOnly, OraclePolicy(), [0], env_workers=-1)
+
+
 def test_max_episode_tokens_truncates_instead_of_crashing(echo_env_cls, tokenizer):
     (full,) = collect(echo_env_cls, OraclePolicy(), [2], tokenizer=tokenizer)
     limit = full.metadata["prompt_len"] + 5

@@ -233,3 +233,88 @@ def test_vllm_on_cpu_uses_kv_blocks_small_enough_for_a_group_to_share_its_prompt
     if torch.cuda.is_available():
         pytest.skip("the block size is only chosen on CPU")
     assert cache.block_size == CPU_BLOCK_SIZE == 32 and cache.enable_prefix_caching
+
+
+TEMPERATURE = 1.5
+
+
+def trainer_logprobs(model, completions, prompts, temperature):
+    """The trainer's `sequence_logprobs(temperature=...)` of each completion's tokens after its prompt."""
+    from verigym.trainer.logprobs import sequence_logprobs
+
+    out = []
+    for prompt, completion in zip(prompts, completions):
+        ids = torch.tensor([list(prompt) + list(completion.token_ids)])
+        positions = torch.zeros_like(ids)
+        positions[0, len(prompt):] = 1
+        with torch.no_grad():
+            lp, _ = sequence_logprobs(model, ids, torch.ones_like(ids), positions, temperature=temperature)
+        out.append(lp[0, len(prompt):].tolist())
+    return out
+
+
+def logprob_diff(completions, expected):
+    return max(abs(x - y) for c, e in zip(completions, expected) for x, y in zip(c.logprobs, e, strict=True))
+
+
+def tempered_requests(tokenizer):
+    texts = ("copy 123 please", "beam of 4L", "hi")
+    prompts = [prompt_ids(tokenizer, [{"role": "user", "content": t}]) for t in texts]
+    return prompts, [GenerationRequest(messages=[], prompt_token_ids=p) for p in prompts for _ in range(2)], [p for p in prompts for _ in range(2)]
+
+
+def test_hf_reports_logprobs_of_the_tempered_distribution(hf_policy, tokenizer):
+    """Sampling at T = 1.5, HFPolicy reports log_softmax(logits / 1.5): the trainer's values at that
+    temperature within 1e-4 (measured max |diff| 1.4e-6; the raw ones are 0.7 off); greedy stays raw (2.2e-6)."""
+    _, requests, prompts = tempered_requests(tokenizer)
+    sampled = hf_policy.generate(requests, SamplingParams(temperature=TEMPERATURE, max_tokens=16, seed=0))
+    assert sum(len(c.token_ids) for c in sampled) > 30
+    assert logprob_diff(sampled, trainer_logprobs(hf_policy.model, sampled, prompts, TEMPERATURE)) < 1e-4
+    assert logprob_diff(sampled, trainer_logprobs(hf_policy.model, sampled, prompts, 1.0)) > 0.05
+    greedy = hf_policy.generate(requests[:1], SamplingParams(temperature=0.0, max_tokens=16))
+    assert logprob_diff(greedy, trainer_logprobs(hf_policy.model, greedy, prompts[:1], 1.0)) < 1e-4
+
+
+# vLLM (CPU build, fp32) against the trainer's forward: measured max |diff| 1.9e-6 at T = 1.5 over 6 samples of
+# 16 tokens, 3.3e-6 greedy (raw), the same order as at T = 1; the tolerance is the module's LOGPROB_TOLERANCE.
+VLLM_TEMPERED_TOLERANCE = LOGPROB_TOLERANCE
+
+
+def test_vllm_reports_processed_logprobs_of_the_tempered_distribution(hf_policy, vllm_policy, tokenizer):
+    """The engine runs with logprobs_mode="processed_logprobs": at T = 1.5 the sampled tokens' logprobs are
+    the trainer's `sequence_logprobs(temperature=1.5)`, and greedy requests still get the raw ones."""
+    assert vllm_policy.llm.llm_engine.vllm_config.model_config.logprobs_mode == "processed_logprobs"
+    _, requests, prompts = tempered_requests(tokenizer)
+    sampled = vllm_policy.generate(requests, SamplingParams(temperature=TEMPERATURE, max_tokens=16, seed=0))
+    assert sum(len(c.token_ids) for c in sampled) > 30
+    diff = logprob_diff(sampled, trainer_logprobs(hf_policy.model, sampled, prompts, TEMPERATURE))
+    print(f"max |vllm - trainer| logprob at T={TEMPERATURE}: {diff:.2e}")
+    assert diff < VLLM_TEMPERED_TOLERANCE
+    assert logprob_diff(sampled, trainer_logprobs(hf_policy.model, sampled, prompts, 1.0)) > 0.05
+    greedy = vllm_policy.generate(requests[:1], SamplingParams(temperature=0.0, max_tokens=16))
+    diff = logprob_diff(greedy, trainer_logprobs(hf_policy.model, greedy, prompts[:1], 1.0))
+    print(f"max |vllm - trainer| logprob greedy (raw): {diff:.2e}")
+    assert diff < LOGPROB_TOLERANCE
+
+
+def test_vllm_keeps_an_explicit_logprobs_mode(monkeypatch, tiny_model):
+    """A `logprobs_mode` passed by the caller reaches the engine unchanged (no engine is built here)."""
+    pytest.importorskip("vllm", reason="vLLM is not installed")
+    import vllm
+
+    from verigym.agents.vllm_policy import VllmPolicy
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_llm(**kwargs):
+        seen.append(kwargs.get("logprobs_mode"))
+        raise Stop
+
+    monkeypatch.setattr(vllm, "LLM", fake_llm)
+    for given, expected in (({}, "processed_logprobs"), ({"logprobs_mode": "raw_logprobs"}, "raw_logprobs")):
+        with pytest.raises(Stop):
+            VllmPolicy(tiny_model, **given)
+    assert seen == ["processed_logprobs", "raw_logprobs"]

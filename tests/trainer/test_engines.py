@@ -69,3 +69,24 @@ def test_lora_adapter_is_merged_into_the_engine(tmp_path, tiny_model_dir, dense_
         assert r["mismatch/kl_k3"] < 1e-6, r
     assert records[0]["entropy"] != records[-1]["entropy"]
     assert (cfg_dir := (tmp_path / "lora" / "final-model")).joinpath("config.json").is_file(), cfg_dir
+
+
+@pytest.mark.parametrize("passed", [True, False])
+def test_the_trainer_takes_its_logprobs_at_the_rollout_temperature(tmp_path, tiny_model_dir, dense_env_id, monkeypatch, passed):
+    """rollout.temperature = 2 with the hf engine, which reports log_softmax(logits / 2): the trainer's
+    logprobs are taken at 2 as well, so the mismatch is ~0 (the engine generates with the trained module).
+    `passed=False` replaces the temperature the loop passes by 1 (the former behaviour): a clear mismatch."""
+    import verigym.trainer.loop as loop
+
+    if not passed:
+        monkeypatch.setattr(loop, "policy_temperature", lambda t: 1.0)
+    cfg = config(tmp_path / "run", tiny_model_dir, max_steps=1, env={"id": dense_env_id, "kwargs": {}},
+                 rollout={"temperature": 2.0, "groups_per_step": 2, "group_size": 2, "max_tokens": 8})
+    Trainer(cfg).fit()
+    (r,) = read_metrics(cfg.run_dir)
+    if passed:
+        assert abs(r["mismatch/kl_k1"]) < 1e-6 and r["mismatch/kl_k3"] < 1e-6, r
+        assert r["mismatch/max_ratio"] < 1.0001 and r["mismatch/min_ratio"] > 0.9999
+        assert r["tis/weight_mean"] == pytest.approx(1.0, abs=1e-5)
+    else:
+        assert r["mismatch/kl_k1"] > 0.05 and r["mismatch/min_ratio"] < 0.8, r  # measured: 0.15 and 0.40

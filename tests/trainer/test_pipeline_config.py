@@ -28,6 +28,15 @@ def test_shipped_pipeline_configs_parse_and_chain_the_stages(name):
     train = set(select_categories(kw.get("categories", ()), kw.get("exclude_categories", ())))
     held = set(select_categories(cfg.pipeline.heldout_env_kwargs["categories"]))
     assert not train & held
+    # RL plays tasks the SFT data never showed, and evaluation seeds are neither
+    p = cfg.pipeline
+    assert cfg.rl.env.seed_start == p.oracle_seed_start + p.oracle_episodes
+    assert p.eval_seed_start >= cfg.rl.env.seed_start + cfg.rl.max_steps * cfg.rl.rollout.groups_per_step * (1 + cfg.rl.rollout.max_resample_rounds)
+
+
+def test_an_explicit_env_seed_start_wins():
+    assert pipeline_config_from_dict({"env": {"seed_start": 7}}).rl.env.seed_start == 7
+    assert pipeline_config_from_dict({"pipeline": {"oracle_episodes": 10}}).rl.env.seed_start == 10
 
 
 def test_gpu_config_uses_lora_vllm_and_a_local_model():

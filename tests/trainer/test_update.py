@@ -113,3 +113,34 @@ def test_lr_schedule():
     c = lr_lambda(OptimConfig(schedule="cosine", min_lr_ratio=0.1), total_steps=4)
     assert [c(s) for s in (0, 2, 4)] == pytest.approx([1.0, 0.55, 0.1])
     assert lr_lambda(OptimConfig(), 10)(5) == 1.0
+
+
+@pytest.mark.parametrize("mini_batches", [1, 2])
+def test_logprobs_at_the_sampling_temperature_match_an_engine_that_reports_tempered_ones(mini_batches):
+    """rollout.temperature = 2: the engine reports log_softmax(logits / 2) of the sampled tokens. The update
+    at that temperature sees no mismatch (TIS weights 1, ratio 1 on the first step, no KL to an identical
+    reference); the untempered computation it replaced sees a large one. mini_batches=1 checks the policy
+    pass (old = current), 2 the separate old-logprob pass."""
+    model = tiny_lm()
+    with torch.no_grad():
+        model.lm_head.weight.mul_(20.0)  # a peaked distribution, as a trained model's, so that T matters
+    batch = random_batch()
+    with torch.no_grad():
+        tempered, _ = token_logprobs(model, batch.input_ids, batch.attention_mask, positions=batch.loss_mask, temperature=2.0)
+    batch.rollout_logprobs = tempered * batch.loss_mask
+    loss_cfg = LossConfig(tis_cap=2.0, kl_coef=0.1)
+    results = {}
+    for temperature in (2.0, 1.0):
+        m = copy.deepcopy(model)
+        optimizer = torch.optim.SGD(m.parameters(), lr=1.0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+        optim = OptimConfig(lr=1.0, grad_clip=0.0, micro_batch_size=4, mini_batches=mini_batches)
+        results[temperature] = update_policy(m, optimizer, scheduler, batch, loss_cfg, optim, torch.device("cpu"), copy.deepcopy(model), temperature=temperature).metrics
+    at_t = results[2.0]
+    assert abs(at_t["mismatch/kl_k1"]) < 1e-6 and at_t["mismatch/kl_k3"] < 1e-6
+    assert at_t["mismatch/max_ratio"] == pytest.approx(1.0, abs=1e-5) and at_t["mismatch/min_ratio"] == pytest.approx(1.0, abs=1e-5)
+    assert at_t["tis/weight_mean"] == pytest.approx(1.0, abs=1e-5) and at_t["tis/capped_frac"] == 0.0
+    if mini_batches == 1:  # one step, on-policy: the ratio and the reference KL are exactly those of the start
+        assert at_t["loss/ratio_mean"] == pytest.approx(1.0, abs=1e-6) and abs(at_t["kl/ref"]) < 1e-6
+    raw = results[1.0]
+    assert raw["mismatch/kl_k1"] > 0.5 and raw["tis/weight_mean"] < 0.8  # measured: 1.34 and 0.52
