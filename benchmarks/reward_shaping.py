@@ -17,15 +17,22 @@ success rate over the last quarter, and the wall time.
 | hapo | even-reply-v0 (copy-digits prompt; correct = a reply of even length, so half right from the start) | mean length of correct replies (tokens) |
 | length_budget | same, budget 6 -> 1 token | mean length of correct replies |
 | rlcr | copy-digits-v0 (one digit, bare reply, up to 6 tokens) | Brier score of stated confidence (a random tiny model states none: expect `nan`) |
+| rlcr_warm | confident-copy-v0 (copy one digit, then `<confidence>q</confidence>`); warm start: SFT on a teacher that is right half the time and states a random q | Brier score |
+| otc_warm | peek-copy-v0 (copy one digit; up to 3 `<tool_call>` peeks, each answered with the digits again); warm start: SFT on a teacher that peeks once (0 or 2 times in 10% of episodes each), then answers | tool calls per episode |
 | noisy_verifier | same env with its `correct` component flipped at FP 0.2 / FN 0.1 (success stays clean); backward | clean success rate |
 | noisy_forward | same, forward correction (fn_rate 0.1 only); under dr_grpo it must equal the baseline (the shift cancels) | clean success rate |
 | noisy_even | even-reply-v0 with `correct` flipped at FP 0.2 / FN 0.1 (success starts near 0.5); backward | clean success rate |
 | otc | beam-statics-v0 (tool `check`) | tool calls per episode (a random tiny model makes none: expect 0) |
 | verpo | digit-tests-v0 (copy two digits; each position is a hidden test) | share of hidden tests passed |
+| verpo_warm | digit-tests-v0 rewarded for exact answers only; warm start: SFT on a teacher whose every digit is right half the time | share of hidden tests passed |
 | checklist | digit-checklist-v0 (copy one digit; criteria "has a digit", "at most 2 characters" per turn) | turn checklist score |
 | checklist_beam | beam-statics-v0 (its own criteria; a random tiny model rarely makes a readable turn: expect `nan`) | turn checklist score |
 | process | copy-digits-v0 with 3 attempts; `rules` scorer in both runs, grpo vs hybrid | mean process reward (-malformed, -repeat) |
 | canon | short-reply-v0 (correct = at most 2 characters, shorter pays); canon by length, mu 0.5 (= Dr. GRPO) vs 0.9 | reward gap high minus low half (< 0: shorter pays) |
+
+A warm start (`rlcr_warm`, `otc_warm`) first fine-tunes the tiny model with `verigym sft` (`--warm-steps`, on 2,000
+episodes of a scripted teacher) so that the behaviour the method shapes exists before RL; it is built once under
+`--model-dir` and both runs of the comparison start from it.
 
 The machine load (`os.getloadavg`) is printed with the table: on a shared machine compare columns of the same
 run, not seconds across runs.
@@ -61,8 +68,17 @@ TESTS = {"id": TESTS_ENV, "kwargs": {"min_len": 2, "max_len": 2, "repeat": 8, "a
 # copy-digits with three attempts: retries that repeat an earlier reply are what the `rules` step scorer penalises
 # copy one digit; the turn declares two checklist criteria a random model meets sometimes (has a digit; at most 2 characters)
 CHECKS = {"id": CHECK_ENV, "kwargs": COPY["kwargs"]}
+# the same with correctness as the only reward (no per-digit credit from the env): VeRPO's credit is then the only dense part
+TESTS_SPARSE = {"id": TESTS_ENV, "kwargs": {**TESTS["kwargs"], "weights": {"format": 0.0, "numeric": 0.0, "digits": 0.0, "correct": 1.0}}}
 RETRY = {"id": "copy-digits-v0", "kwargs": {**COPY["kwargs"], "max_turns": 3}}
 BEAM = {"id": "beam-statics-v0", "kwargs": {}}
+# copy one digit, then `<confidence>q</confidence>` (graded on the digit alone); RLCR reads q
+CONF_ENV = "confident-copy-v0"
+CONF = {"id": CONF_ENV, "kwargs": COPY["kwargs"]}
+# copy one digit; a `<tool_call>` (up to 3) is answered with the digits again, any other reply is the answer
+PEEK_ENV = "peek-copy-v0"
+PEEK = {"id": PEEK_ENV, "kwargs": {**COPY["kwargs"], "max_turns": 4}}
+PEEK_CALL = '<tool_call>{"name": "peek", "arguments": {}}</tool_call>'
 DR = {"advantage": "dr_grpo"}
 
 
@@ -76,6 +92,10 @@ class Bench:
     metric: str
     algorithm_on: dict[str, Any] = field(default_factory=lambda: dict(DR))
     algorithm_off: dict[str, Any] = field(default_factory=lambda: dict(DR))
+    warm: str = ""  # a key of TEACHERS: both runs start from the tiny model fine-tuned on that teacher's episodes
+    stop: str | None = None  # overrides --stop (the tags of warm-started replies contain the default stop letters)
+    max_tokens: int | None = None  # overrides --max-tokens
+    entropy_coef: float = 0.02  # the bonus keeps a random model exploring; a warm-started one needs none
 
 
 def _m(name: str, on: dict[str, Any], off: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -87,11 +107,19 @@ METHODS: dict[str, Bench] = {
     "length_budget": Bench(EVEN, *_m("length_budget", {"initial": 6, "final": 1, "decay": 0.5, "interval": 5, "weight": 1.0},
                                      {"initial": 6, "final": 1, "decay": 0.5, "interval": 5, "weight": 0.0}), "shaping/length_budget/correct_length"),
     "rlcr": Bench(COPY, *_m("rlcr", {"weight": 1.0, "missing_penalty": 0.0}, {"weight": 0.0}), "shaping/rlcr/brier"),
+    # warm start: the model first learns (SFT) to reply a digit and a confidence drawn at random, so RLCR has stated
+    # confidences to calibrate; without RLCR nothing rewards calibration
+    "rlcr_warm": Bench(CONF, *_m("rlcr", {"weight": 1.0, "missing_penalty": 1.0}, {"weight": 0.0}), "shaping/rlcr/brier",
+                       warm="rlcr", stop="", max_tokens=40),
+    # warm start: the model first learns to peek (mostly once) before answering, so OTC has calls to cut
+    "otc_warm": Bench(PEEK, *_m("otc", {"weight": 1.0}, {"weight": 0.0}), "shaping/otc/tool_calls", warm="otc", stop="", max_tokens=40, entropy_coef=0.0),
     "noisy_verifier": Bench({"id": NOISY_ENV, "kwargs": COPY["kwargs"]}, *_m("noisy_verifier", {"fp_rate": 0.2, "fn_rate": 0.1}, {"fp_rate": 0.0, "fn_rate": 0.0}), "success_rate"),
     "noisy_forward": Bench({"id": NOISY_ENV, "kwargs": COPY["kwargs"]}, *_m("noisy_verifier", {"mode": "forward", "fn_rate": 0.1}, {"fp_rate": 0.0, "fn_rate": 0.0}), "success_rate"),
     "noisy_even": Bench({"id": NOISY_EVEN_ENV, "kwargs": EVEN["kwargs"]}, *_m("noisy_verifier", {"fp_rate": 0.2, "fn_rate": 0.1}, {"fp_rate": 0.0, "fn_rate": 0.0}), "success_rate"),
     "otc": Bench(BEAM, *_m("otc", {"weight": 1.0}, {"weight": 0.0}), "shaping/otc/tool_calls"),
     "verpo": Bench(TESTS, *_m("verpo", {"alpha": 0.5}, {"alpha": 0.0}), "shaping/verpo/mean_pass"),
+    # warm start: the model first learns to reply two digits, each the right one half the time
+    "verpo_warm": Bench(TESTS_SPARSE, *_m("verpo", {"alpha": 0.5}, {"alpha": 0.0}), "shaping/verpo/mean_pass", warm="verpo", stop="", max_tokens=8, entropy_coef=0.0),
     "checklist": Bench(CHECKS, *_m("checklist", {"alpha": 0.5}, {"alpha": 0.0}), "shaping/checklist/turn_score"),
     "checklist_beam": Bench(BEAM, *_m("checklist", {"alpha": 0.5}, {"alpha": 0.0}), "shaping/checklist/turn_score"),
     # process: the `rules` scorer runs in both (so its metric is logged); only the `hybrid` run trains on it
@@ -150,6 +178,92 @@ def register_reply_envs() -> None:
         register_env(TESTS_ENV, DigitTests)
 
 
+def register_warm_envs() -> None:
+    """`confident-copy-v0` (see CONF) and `peek-copy-v0` (see PEEK)."""
+    from verigym.envs.base import TurnResult
+    from verigym.envs.copy_digits.env import CopyDigitsEnv, judge
+    from verigym.plugins.registry import get_registry, register_env
+    from verigym.trainer.shaping.rlcr import CONFIDENCE_TAG
+
+    class ConfidentCopy(CopyDigitsEnv):
+        env_id = CONF_ENV
+
+        def on_turn(self, action: str):  # type: ignore[override]
+            return super().on_turn(CONFIDENCE_TAG.sub("", action))
+
+    class PeekCopy(CopyDigitsEnv):
+        env_id = PEEK_ENV
+
+        def on_turn(self, action: str):  # type: ignore[override]
+            if "<tool_call>" in action and self.turn < self.config.max_turns:
+                return TurnResult([{"role": "tool", "content": "digits: " + self.task.digits}])  # type: ignore[union-attr]
+            verdict = judge(self.task.digits, action, tags=False)  # type: ignore[union-attr]
+            return TurnResult([{"role": "user", "content": "done"}], terminated=True, verdict=verdict)
+
+    names = get_registry().envs.names()
+    for env_id, cls in ((CONF_ENV, ConfidentCopy), (PEEK_ENV, PeekCopy)):
+        if env_id not in names:
+            register_env(env_id, cls)
+
+
+class Teacher:
+    """A scripted policy whose episodes are the warm start's SFT data; each episode's draws are seeded by
+    (seed, sample), so an episode's turns agree with each other."""
+
+    name = "teacher"
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def generate(self, requests: list[Any], sampling: Any) -> list[Any]:
+        from verigym.agents.policy import Completion
+
+        return [Completion(self.reply(r)) for r in requests]
+
+    def reply(self, request: Any) -> str:
+        rng = random.Random(zlib.crc32(f"{request.seed}:{request.sample}".encode()))
+        digit = request.env.task.digits
+        wrong = rng.choice([d for d in "0123456789" if d != digit])
+        if self.kind == "verpo":  # each digit right half the time
+            return "".join(d if rng.random() < 0.5 else rng.choice("0123456789".replace(d, "")) for d in digit)
+        if self.kind == "rlcr":  # right half the time; a confidence unrelated to it
+            answer = digit if rng.random() < 0.5 else wrong
+            return f"{answer}<confidence>{rng.choice([0.1, 0.3, 0.5, 0.7, 0.9])}</confidence>"
+        peeks = rng.choices([0, 1, 2], weights=[1, 8, 1])[0]  # otc: mostly one peek, then answer (right 90% of the time)
+        if request.turn < peeks:
+            return PEEK_CALL
+        return digit if rng.random() < 0.9 else wrong
+
+
+TEACHERS = {"rlcr": CONF, "otc": PEEK, "verpo": TESTS_SPARSE}
+
+
+def warm_start(kind: str, base: str, args: argparse.Namespace) -> str:
+    """The tiny model `base` fine-tuned (`verigym sft`) on 2,000 episodes of `Teacher(kind)`; built once under
+    --model-dir and reused."""
+    from transformers import AutoTokenizer
+
+    from verigym.agents.collect import collect
+    from verigym.trainer.sft import run_sft, sft_config_from_dict
+
+    root = Path(args.model_dir + f"-warm-{kind}")
+    final = root / "final-model"
+    if (final / "config.json").is_file():
+        return str(final)
+    env = TEACHERS[kind]
+    data = root / "teacher.parquet"
+    root.mkdir(parents=True, exist_ok=True)
+    collect(env["id"], Teacher(kind), list(range(10_000_000, 10_002_000)), env_kwargs=env["kwargs"], concurrency=64,
+            schedule="lockstep", tokenizer=AutoTokenizer.from_pretrained(base), out=data)
+    result = run_sft(sft_config_from_dict({
+        "run_dir": str(root), "model": {"path": base},
+        "data": {"files": [str(data)], "eval_fraction": 0.05},
+        "train": {"epochs": 100, "max_steps": args.warm_steps, "batch_size": 16, "torch_threads": args.threads, "eval_every": 0},
+        "optim": {"lr": 3e-3, "warmup_steps": 20, "schedule": "cosine", "min_lr_ratio": 0.1},
+    }))
+    return str(result["final_model"])
+
+
 def register_even_env() -> None:
     """`even-reply-v0` (see EVEN)."""
     from verigym.envs.base import TurnResult
@@ -200,17 +314,20 @@ def register_noisy_env(fp: float = 0.2, fn: float = 0.1) -> None:
         register_env(NOISY_EVEN_ENV, noisy(get_registry().envs.get(EVEN_ENV).spec.entry_point, NOISY_EVEN_ENV))
 
 
-def build_config(shaping: dict[str, Any], algorithm: dict[str, Any], env: dict[str, Any], args: argparse.Namespace, model: str, run_dir: str) -> Any:
-    """The validated `TrainerConfig` of one benchmark run."""
+def build_config(shaping: dict[str, Any], algorithm: dict[str, Any], env: dict[str, Any], args: argparse.Namespace, model: str, run_dir: str,
+                 stop: str | None = None, max_tokens: int | None = None, entropy_coef: float = 0.02) -> Any:
+    """The validated `TrainerConfig` of one benchmark run (`stop`, `max_tokens`: a bench's own, else the flags')."""
     from verigym.trainer.config import TrainerConfig, from_dict
+
+    stop = args.stop if stop is None else stop
 
     return from_dict(TrainerConfig, {
         "run_dir": run_dir, "seed": args.seed, "max_steps": args.steps, "model": {"path": model},
         "env": env,
-        "rollout": {"engine": args.engine, "groups_per_step": args.groups, "group_size": args.group_size, "max_tokens": args.max_tokens,
-                    "stop": [x for x in args.stop.split(",") if x], "max_model_len": 128},
+        "rollout": {"engine": args.engine, "groups_per_step": args.groups, "group_size": args.group_size, "max_tokens": max_tokens or args.max_tokens,
+                    "stop": [x for x in stop.split(",") if x], "max_model_len": 256},
         "algorithm": algorithm,
-        "loss": {"entropy_coef": 0.02},
+        "loss": {"entropy_coef": entropy_coef},
         "shaping": shaping,
         "optim": {"lr": 1e-3, "micro_batch_size": 128},
         "eval": {"episodes": 0}, "checkpoint": {"every": 0, "keep": 1},
@@ -218,12 +335,12 @@ def build_config(shaping: dict[str, Any], algorithm: dict[str, Any], env: dict[s
     }).validate()
 
 
-def run(method: str, shaping: dict[str, Any], algorithm: dict[str, Any], env: dict[str, Any], args: argparse.Namespace, model: str) -> tuple[list[dict], float]:
+def run(method: str, shaping: dict[str, Any], algorithm: dict[str, Any], bench: Bench, args: argparse.Namespace, model: str) -> tuple[list[dict], float]:
     from verigym.trainer.loop import Trainer
     from verigym.trainer.metrics import read_metrics
 
     run_dir = tempfile.mkdtemp(prefix=f"bench-shaping-{method}-")
-    cfg = build_config(shaping, algorithm, env, args, model, run_dir)
+    cfg = build_config(shaping, algorithm, bench.env, args, model, run_dir, bench.stop, bench.max_tokens, bench.entropy_coef)
     start = time.perf_counter()
     Trainer(cfg, resume=False).fit()
     return [r for r in read_metrics(run_dir) if "final" not in r and "reward/mean" in r], time.perf_counter() - start
@@ -258,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--model", default="", help="start from this HF model dir instead of a random tiny model")
     parser.add_argument("--model-dir", default=str(Path(tempfile.gettempdir()) / "verigym-bench-shaping-model"))
+    parser.add_argument("--warm-steps", type=int, default=1000, help="SFT steps of a warm start (rlcr_warm, otc_warm)")
     args = parser.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
     unknown = [m for m in methods if m not in METHODS]
@@ -276,14 +394,19 @@ def main(argv: list[str] | None = None) -> int:
     register_even_env()
     register_noisy_env()
     register_reply_envs()
+    register_warm_envs()
     print(f"{args.steps} steps x {args.groups} x {args.group_size} episodes, engine {args.engine}, model: {model}, stop strings: {args.stop!r}\n")
     print("| method | run | metric | first quarter | last quarter | completion tokens (last q.) | success (last q.) | wall s |")
     print("|---|---|---|---|---|---|---|---|", flush=True)
     for method in methods:
         bench = METHODS[method]
+        start = model
+        if bench.warm:
+            print(f"{method}: warm start (SFT on {bench.warm} teacher episodes)...", file=sys.stderr, flush=True)
+            start = warm_start(bench.warm, model, args)
         for label, shaping, algorithm in (("without", bench.off, bench.algorithm_off), ("with", bench.on, bench.algorithm_on)):
             print(f"{method}: {label} ({args.steps} steps)...", file=sys.stderr, flush=True)
-            metrics, wall = run(method, shaping, algorithm, bench.env, args, model)
+            metrics, wall = run(method, shaping, algorithm, bench, args, start)
             print(row(method, label, bench.metric, metrics, wall), flush=True)  # each row as soon as it is measured
     load = os.getloadavg()
     print(f"\nload average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
