@@ -28,6 +28,7 @@ success rate over the last quarter, and the wall time.
 | checklist | digit-checklist-v0 (copy one digit; criteria "has a digit", "at most 2 characters" per turn) | turn checklist score |
 | checklist_beam | beam-statics-v0 (its own criteria; a random tiny model rarely makes a readable turn: expect `nan`) | turn checklist score |
 | process | copy-digits-v0 with 3 attempts; `rules` scorer in both runs, grpo vs hybrid | mean process reward (-malformed, -repeat) |
+| process_warm | same; warm start: SFT on a teacher right 40% of the time that, after "wrong", repeats its wrong reply half the time | mean process reward |
 | canon | short-reply-v0 (correct = at most 2 characters, shorter pays); canon by length, mu 0.5 (= Dr. GRPO) vs 0.9 | reward gap high minus low half (< 0: shorter pays) |
 
 A warm start (`rlcr_warm`, `otc_warm`) first fine-tunes the tiny model with `verigym sft` (`--warm-steps`, on 2,000
@@ -125,6 +126,10 @@ METHODS: dict[str, Bench] = {
     # process: the `rules` scorer runs in both (so its metric is logged); only the `hybrid` run trains on it
     "process": Bench(RETRY, {"process": {"scorer": "rules"}}, {"process": {"scorer": "rules"}}, "shaping/process/mean",
                      {"advantage": "hybrid", "process_coef": 1.0}, {"advantage": "grpo"}),
+    # warm start: the model first learns to retry after "wrong", repeating its wrong reply half the time
+    "process_warm": Bench(RETRY, {"process": {"scorer": "rules"}}, {"process": {"scorer": "rules"}}, "shaping/process/mean",
+                          {"advantage": "hybrid", "process_coef": 1.0}, {"advantage": "grpo"}, warm="process", stop="", max_tokens=8,
+                          entropy_coef=0.0),
     # canon: mu 0.5 with equal halves (even group size) is exactly Dr. GRPO, and still logs canon's metrics
     "canon": Bench(SHORT, {}, {}, "shaping/canon/reward_gap", {"advantage": "canon", "canon_metric": "length", "canon_mu": 0.9},
                    {"advantage": "canon", "canon_metric": "length", "canon_mu": 0.5}),
@@ -224,6 +229,12 @@ class Teacher:
         rng = random.Random(zlib.crc32(f"{request.seed}:{request.sample}".encode()))
         digit = request.env.task.digits
         wrong = rng.choice([d for d in "0123456789" if d != digit])
+        if self.kind == "process":  # right 40% of the time; after "wrong", half the time the same wrong reply again
+            earlier = [m["content"] for m in request.messages if m["role"] == "assistant"]
+            if earlier and rng.random() < 0.5:
+                return earlier[-1]
+            turn_rng = random.Random(zlib.crc32(f"{request.seed}:{request.sample}:{request.turn}".encode()))
+            return digit if turn_rng.random() < 0.4 else turn_rng.choice("0123456789".replace(digit, ""))
         if self.kind == "verpo":  # each digit right half the time
             return "".join(d if rng.random() < 0.5 else rng.choice("0123456789".replace(d, "")) for d in digit)
         if self.kind == "rlcr":  # right half the time; a confidence unrelated to it
@@ -235,7 +246,7 @@ class Teacher:
         return digit if rng.random() < 0.9 else wrong
 
 
-TEACHERS = {"rlcr": CONF, "otc": PEEK, "verpo": TESTS_SPARSE}
+TEACHERS = {"rlcr": CONF, "otc": PEEK, "verpo": TESTS_SPARSE, "process": RETRY}
 
 
 def warm_start(kind: str, base: str, args: argparse.Namespace) -> str:
