@@ -307,7 +307,7 @@ def test_vllm_keeps_an_explicit_logprobs_mode(monkeypatch, tiny_model):
     seen = []
 
     class Stop(Exception):
-        pass
+        """Raised by the fake engine once it has seen its arguments."""
 
     def fake_llm(**kwargs):
         seen.append(kwargs.get("logprobs_mode"))

@@ -30,13 +30,18 @@ def full_logits_reference(model, ids, attn):
     return logp, entropy
 
 
-def test_values_equal_full_logits_and_every_chunk_size_bit_for_bit():
-    model = tiny_lm()
-    g = torch.Generator().manual_seed(0)
+def padded_batch(seed: int, padded_row: int, pad_from: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """4 x 40 random ids, one row padded from `pad_from`, and ~80% of the real positions wanted."""
+    g = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, 40, (4, 40), generator=g)
     attn = torch.ones_like(ids)
-    attn[1, 12:] = 0
-    positions = (torch.rand(4, 40, generator=g) > 0.2).long() * attn
+    attn[padded_row, pad_from:] = 0
+    return ids, attn, (torch.rand(4, 40, generator=g) > 0.2).long() * attn
+
+
+def test_values_equal_full_logits_and_every_chunk_size_bit_for_bit():
+    model = tiny_lm()
+    ids, attn, positions = padded_batch(seed=0, padded_row=1, pad_from=12)
     ref_lp, ref_ent = full_logits_reference(model, ids, attn)
     wanted = positions.bool().clone()
     wanted[:, 0] = False
@@ -162,11 +167,7 @@ def test_tempered_values_are_log_softmax_of_logits_over_t_on_every_path(temperat
     from verigym.trainer.logprobs import ShardedPolicy
 
     model = tiny_lm()
-    g = torch.Generator().manual_seed(4)
-    ids = torch.randint(0, 40, (4, 40), generator=g)
-    attn = torch.ones_like(ids)
-    attn[2, 15:] = 0
-    positions = (torch.rand(4, 40, generator=g) > 0.2).long() * attn
+    ids, attn, positions = padded_batch(seed=4, padded_row=2, pad_from=15)
     wanted = positions.bool().clone()
     wanted[:, 0] = False
     w = wanted[:, 1:]
