@@ -173,7 +173,7 @@ def collect(
             record.components = episode.env.rubric.zeros()
             episode.conversation = list(messages)
             if tokenizer is not None:
-                episode.ids, episode.rendered = prompt_ids_and_text(tokenizer, episode.conversation)
+                episode.ids, episode.rendered = opening_prompt(episode.conversation)
                 n = len(episode.ids)
                 episode.mask, episode.logprobs, episode.turn_index = [0] * n, [0.0] * n, [-1] * n
                 record.metadata["prompt_len"] = n
@@ -181,6 +181,17 @@ def collect(
         except Exception as exc:  # noqa: BLE001 - recorded on the episode
             _fail(episode, exc)
         return episode
+
+    prompts: dict[tuple[tuple[str, str], ...], tuple[tuple[int, ...], str]] = {}
+
+    def opening_prompt(messages: list[Message]) -> tuple[list[int], str]:
+        """`prompt_ids_and_text`, rendered once per distinct opening (a group's samples share theirs)."""
+        key = tuple((m["role"], m["content"]) for m in messages)
+        if key not in prompts:
+            ids, text = prompt_ids_and_text(tokenizer, messages)
+            prompts[key] = (tuple(ids), text)
+        ids, text = prompts[key]
+        return list(ids), text
 
     def step(episode: _Episode, outcome: Completion | BaseException) -> _Episode:
         if isinstance(outcome, BaseException) or outcome.error:

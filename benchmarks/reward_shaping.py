@@ -29,9 +29,13 @@ success rate over the last quarter, and the wall time.
 | checklist_beam | beam-statics-v0 (its own criteria; a random tiny model rarely makes a readable turn: expect `nan`) | turn checklist score |
 | process | copy-digits-v0 with 3 attempts; `rules` scorer in both runs, grpo vs hybrid | mean process reward (-malformed, -repeat) |
 | process_warm | same; warm start: SFT on a teacher right 40% of the time that, after "wrong", repeats its wrong reply half the time | mean process reward |
+| length_budget_warm | even-reply-v0, budget 12 -> 2 tokens; warm start: SFT on a teacher that replies 2-12 digits (an odd count, i.e. wrong, in 20% of episodes) | mean length of correct replies |
+| noisy_warm | noisy-copy-digits-v0 (FP 0.2 / FN 0.1); warm start: SFT on a teacher right half the time; backward correction vs none | the run's correctness estimate minus the clean success rate (0 = unbiased) |
+| process_guess | guess-digit-v0 (a hidden digit, 3 tries); warm start: SFT on a teacher that guesses at random and repeats its wrong guess half the time; grpo vs hybrid | mean process reward |
+| canon_warm | short-copy-v0 (the digit first, at most 2 characters); warm start: SFT on a teacher right half the time, padding to 1-6 characters; canon by length, mu 0.5 (= Dr. GRPO) vs 0.9 | mean completion length (tokens) |
 | canon | short-reply-v0 (correct = at most 2 characters, shorter pays); canon by length, mu 0.5 (= Dr. GRPO) vs 0.9 | reward gap high minus low half (< 0: shorter pays) |
 
-A warm start (`rlcr_warm`, `otc_warm`) first fine-tunes the tiny model with `verigym sft` (`--warm-steps`, on 2,000
+A warm start (the `*_warm` methods and `process_guess`) first fine-tunes the tiny model with `verigym sft` (`--warm-steps`, on 2,000
 episodes of a scripted teacher) so that the behaviour the method shapes exists before RL; it is built once under
 `--model-dir` and both runs of the comparison start from it.
 
@@ -80,6 +84,12 @@ CONF = {"id": CONF_ENV, "kwargs": COPY["kwargs"]}
 PEEK_ENV = "peek-copy-v0"
 PEEK = {"id": PEEK_ENV, "kwargs": {**COPY["kwargs"], "max_turns": 4}}
 PEEK_CALL = '<tool_call>{"name": "peek", "arguments": {}}</tool_call>'
+GUESS_ENV = "guess-digit-v0"
+GUESS = {"id": GUESS_ENV, "kwargs": {**COPY["kwargs"], "max_turns": 3}}
+NOISY = {"id": NOISY_ENV, "kwargs": COPY["kwargs"]}
+SHORT_COPY_ENV = "short-copy-v0"
+SHORT_COPY = {"id": SHORT_COPY_ENV, "kwargs": COPY["kwargs"]}
+NOISE_BIAS = "shaping/noisy_verifier/bias"  # corrected (or raw) correctness estimate minus the clean success rate
 DR = {"advantage": "dr_grpo"}
 
 
@@ -130,6 +140,25 @@ METHODS: dict[str, Bench] = {
     "process_warm": Bench(RETRY, {"process": {"scorer": "rules"}}, {"process": {"scorer": "rules"}}, "shaping/process/mean",
                           {"advantage": "hybrid", "process_coef": 1.0}, {"advantage": "grpo"}, warm="process", stop="", max_tokens=8,
                           entropy_coef=0.0),
+    # warm start: the model first learns even-length replies of 2-12 characters (odd in 20% of episodes); 13 tokens at
+    # most, so a reply cut off at the limit is odd (wrong) rather than a free way to be right
+    "length_budget_warm": Bench(EVEN, *_m("length_budget", {"initial": 12, "final": 2, "decay": 0.5, "interval": 5, "weight": 1.0},
+                                          {"initial": 12, "final": 2, "decay": 0.5, "interval": 5, "weight": 0.0}),
+                                "shaping/length_budget/correct_length", warm="length", stop="", max_tokens=13, entropy_coef=0.0),
+    # warm start: the model first learns to copy the digit half the time; the verifier flips `correct` at FP 0.2 / FN 0.1.
+    # Metric: the run's correctness estimate minus the clean success rate (raw without the correction, corrected with it)
+    "noisy_warm": Bench(NOISY, *_m("noisy_verifier", {"fp_rate": 0.2, "fn_rate": 0.1}, {"fp_rate": 0.0, "fn_rate": 0.0}), NOISE_BIAS,
+                        warm="noisy", stop="", max_tokens=8, entropy_coef=0.0),
+    # warm start: the model first learns to guess a hidden digit, repeating its wrong guess half the time after "wrong";
+    # nothing in the prompt tells the digit, so success stays near 0.3 and only the process reward punishes repeats directly
+    "process_guess": Bench(GUESS, {"process": {"scorer": "rules"}}, {"process": {"scorer": "rules"}}, "shaping/process/mean",
+                           {"advantage": "hybrid", "process_coef": 1.0}, {"advantage": "grpo"}, warm="guess", stop="", max_tokens=8,
+                           entropy_coef=0.0),
+    # warm start: the model first learns to reply the digit (right half the time) padded to 1-6 characters; only
+    # replies of at most 2 characters can be correct, so length and reward are related, but not determined by each other
+    "canon_warm": Bench(SHORT_COPY, {}, {}, "tokens/completion_mean", {"advantage": "canon", "canon_metric": "length", "canon_mu": 0.9},
+                        {"advantage": "canon", "canon_metric": "length", "canon_mu": 0.5}, warm="short", stop="", max_tokens=8,
+                        entropy_coef=0.0),
     # canon: mu 0.5 with equal halves (even group size) is exactly Dr. GRPO, and still logs canon's metrics
     "canon": Bench(SHORT, {}, {}, "shaping/canon/reward_gap", {"advantage": "canon", "canon_metric": "length", "canon_mu": 0.9},
                    {"advantage": "canon", "canon_metric": "length", "canon_mu": 0.5}),
@@ -184,9 +213,11 @@ def register_reply_envs() -> None:
 
 
 def register_warm_envs() -> None:
-    """`confident-copy-v0` (see CONF) and `peek-copy-v0` (see PEEK)."""
+    """`confident-copy-v0` (see CONF), `peek-copy-v0` (see PEEK) and `guess-digit-v0` (see GUESS: copy-digits with
+    the digit left out of the prompt) and `short-copy-v0` (see SHORT_COPY: the digit first, 2 characters at most)."""
     from verigym.envs.base import TurnResult
     from verigym.envs.copy_digits.env import CopyDigitsEnv, judge
+    from verigym.envs.verdict import Verdict
     from verigym.plugins.registry import get_registry, register_env
     from verigym.trainer.shaping.rlcr import CONFIDENCE_TAG
 
@@ -205,8 +236,23 @@ def register_warm_envs() -> None:
             verdict = judge(self.task.digits, action, tags=False)  # type: ignore[union-attr]
             return TurnResult([{"role": "user", "content": "done"}], terminated=True, verdict=verdict)
 
+    class GuessDigit(CopyDigitsEnv):
+        env_id = GUESS_ENV
+
+        def opening_messages(self, task):  # type: ignore[override]
+            return [{"role": "user", "content": f"Guess the hidden digit, {self.config.max_turns} tries."}]
+
+    class ShortCopy(CopyDigitsEnv):
+        env_id = SHORT_COPY_ENV
+
+        def on_turn(self, action: str):  # type: ignore[override]
+            reply = action.strip()
+            ok = 0 < len(reply) <= 2 and reply[0] == self.task.digits  # type: ignore[union-attr]
+            components = {"format": 1.0, "numeric": 0.0, "digits": 0.0, "correct": float(ok)}
+            return TurnResult([{"role": "user", "content": "ok"}], terminated=True, verdict=Verdict(ok, float(ok), components))
+
     names = get_registry().envs.names()
-    for env_id, cls in ((CONF_ENV, ConfidentCopy), (PEEK_ENV, PeekCopy)):
+    for env_id, cls in ((CONF_ENV, ConfidentCopy), (PEEK_ENV, PeekCopy), (GUESS_ENV, GuessDigit), (SHORT_COPY_ENV, ShortCopy)):
         if env_id not in names:
             register_env(env_id, cls)
 
@@ -235,6 +281,18 @@ class Teacher:
                 return earlier[-1]
             turn_rng = random.Random(zlib.crc32(f"{request.seed}:{request.sample}:{request.turn}".encode()))
             return digit if turn_rng.random() < 0.4 else turn_rng.choice("0123456789".replace(digit, ""))
+        if self.kind == "guess":  # a random digit; after "wrong", half the time the same guess again
+            earlier = [m["content"] for m in request.messages if m["role"] == "assistant"]
+            if earlier and rng.random() < 0.5:
+                return earlier[-1]
+            return random.Random(zlib.crc32(f"{request.seed}:{request.sample}:{request.turn}".encode())).choice("0123456789")
+        if self.kind == "length":  # 2-12 digits, an odd count in 20% of episodes (even-reply: even is correct)
+            length = rng.choice(range(2, 13, 2)) - (rng.random() < 0.2)
+            return "".join(rng.choice("0123456789") for _ in range(length))
+        if self.kind == "short":  # the digit half the time, padded with random digits to 1-6 characters
+            return ((digit if rng.random() < 0.5 else wrong) + "".join(rng.choice("0123456789") for _ in range(5)))[: rng.randint(1, 6)]
+        if self.kind == "noisy":  # right half the time
+            return digit if rng.random() < 0.5 else wrong
         if self.kind == "verpo":  # each digit right half the time
             return "".join(d if rng.random() < 0.5 else rng.choice("0123456789".replace(d, "")) for d in digit)
         if self.kind == "rlcr":  # right half the time; a confidence unrelated to it
@@ -246,7 +304,8 @@ class Teacher:
         return digit if rng.random() < 0.9 else wrong
 
 
-TEACHERS = {"rlcr": CONF, "otc": PEEK, "verpo": TESTS_SPARSE, "process": RETRY}
+TEACHERS = {"rlcr": CONF, "otc": PEEK, "verpo": TESTS_SPARSE, "process": RETRY, "guess": GUESS, "length": EVEN, "noisy": NOISY,
+            "short": SHORT_COPY}
 
 
 def warm_start(kind: str, base: str, args: argparse.Namespace) -> str:
@@ -354,7 +413,15 @@ def run(method: str, shaping: dict[str, Any], algorithm: dict[str, Any], bench: 
     cfg = build_config(shaping, algorithm, bench.env, args, model, run_dir, bench.stop, bench.max_tokens, bench.entropy_coef)
     start = time.perf_counter()
     Trainer(cfg, resume=False).fit()
-    return [r for r in read_metrics(run_dir) if "final" not in r and "reward/mean" in r], time.perf_counter() - start
+    rows = [r for r in read_metrics(run_dir) if "final" not in r and "reward/mean" in r]
+    return [with_noise_bias(r) for r in rows], time.perf_counter() - start
+
+
+def with_noise_bias(row: dict) -> dict:
+    """`row` plus NOISE_BIAS: the step's correctness estimate (corrected, or raw when the rates are 0) minus its clean
+    success rate; an unbiased estimate averages to 0 over steps."""
+    estimate, clean = row.get("shaping/noisy_verifier/corrected_correct"), row.get("success_rate")
+    return {**row, NOISE_BIAS: estimate - clean} if estimate is not None and clean is not None else row
 
 
 def window(rows: list[dict], key: str, first: bool) -> float:
@@ -386,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--model", default="", help="start from this HF model dir instead of a random tiny model")
     parser.add_argument("--model-dir", default=str(Path(tempfile.gettempdir()) / "verigym-bench-shaping-model"))
-    parser.add_argument("--warm-steps", type=int, default=1000, help="SFT steps of a warm start (rlcr_warm, otc_warm)")
+    parser.add_argument("--warm-steps", type=int, default=1000, help="SFT steps of a warm start (the methods with a teacher)")
     args = parser.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
     unknown = [m for m in methods if m not in METHODS]

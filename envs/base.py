@@ -100,7 +100,6 @@ class TextEnv(gymnasium.Env[list[Message], str], Generic[TaskT], metaclass=abc.A
             raise TypeError(f"{self.env_id or type(self).__name__}: {exc}; known settings: {known}") from None
         self.render_mode = render_mode
         self.observation_space = ChatSpace()
-        self.action_space = action_space()
         self.rubric: Rubric = self.build_rubric()
         self.task: TaskT | None = None
         self.turn = 0
@@ -108,6 +107,18 @@ class TextEnv(gymnasium.Env[list[Message], str], Generic[TaskT], metaclass=abc.A
         self._done = True
         self._providers: Any = None
         self._session: Any = None
+
+    @property
+    def action_space(self) -> Any:
+        """Free text (`verigym.envs.spaces.action_space`), built on first use: a gymnasium `Text` space costs
+        more to build than a copy-digits step, and collectors never read it."""
+        if self.__dict__.get("_action_space") is None:
+            self._action_space = action_space()
+        return self._action_space
+
+    @action_space.setter
+    def action_space(self, space: Any) -> None:
+        self._action_space = space
 
     # --- what a family implements -------------------------------------------------------------------
     @abc.abstractmethod
