@@ -124,8 +124,8 @@ METHODS: dict[str, Bench] = {
                        warm="rlcr", stop="", max_tokens=40),
     # warm start: the model first learns to peek (mostly once) before answering, so OTC has calls to cut
     "otc_warm": Bench(PEEK, *_m("otc", {"weight": 1.0}, {"weight": 0.0}), "shaping/otc/tool_calls", warm="otc", stop="", max_tokens=40, entropy_coef=0.0),
-    "noisy_verifier": Bench({"id": NOISY_ENV, "kwargs": COPY["kwargs"]}, *_m("noisy_verifier", {"fp_rate": 0.2, "fn_rate": 0.1}, {"fp_rate": 0.0, "fn_rate": 0.0}), "success_rate"),
-    "noisy_forward": Bench({"id": NOISY_ENV, "kwargs": COPY["kwargs"]}, *_m("noisy_verifier", {"mode": "forward", "fn_rate": 0.1}, {"fp_rate": 0.0, "fn_rate": 0.0}), "success_rate"),
+    "noisy_verifier": Bench(NOISY, *_m("noisy_verifier", {"fp_rate": 0.2, "fn_rate": 0.1}, {"fp_rate": 0.0, "fn_rate": 0.0}), "success_rate"),
+    "noisy_forward": Bench(NOISY, *_m("noisy_verifier", {"mode": "forward", "fn_rate": 0.1}, {"fp_rate": 0.0, "fn_rate": 0.0}), "success_rate"),
     "noisy_even": Bench({"id": NOISY_EVEN_ENV, "kwargs": EVEN["kwargs"]}, *_m("noisy_verifier", {"fp_rate": 0.2, "fn_rate": 0.1}, {"fp_rate": 0.0, "fn_rate": 0.0}), "success_rate"),
     "otc": Bench(BEAM, *_m("otc", {"weight": 1.0}, {"weight": 0.0}), "shaping/otc/tool_calls"),
     "verpo": Bench(TESTS, *_m("verpo", {"alpha": 0.5}, {"alpha": 0.0}), "shaping/verpo/mean_pass"),
@@ -150,7 +150,7 @@ METHODS: dict[str, Bench] = {
     "noisy_warm": Bench(NOISY, *_m("noisy_verifier", {"fp_rate": 0.2, "fn_rate": 0.1}, {"fp_rate": 0.0, "fn_rate": 0.0}), NOISE_BIAS,
                         warm="noisy", stop="", max_tokens=8, entropy_coef=0.0),
     # warm start: the model first learns to guess a hidden digit, repeating its wrong guess half the time after "wrong";
-    # nothing in the prompt tells the digit, so success stays near 0.3 and only the process reward punishes repeats directly
+    # nothing in the prompt tells the digit, so success stays low (0.22 measured) and only the process reward punishes repeats directly
     "process_guess": Bench(GUESS, {"process": {"scorer": "rules"}}, {"process": {"scorer": "rules"}}, "shaping/process/mean",
                            {"advantage": "hybrid", "process_coef": 1.0}, {"advantage": "grpo"}, warm="guess", stop="", max_tokens=8,
                            entropy_coef=0.0),
@@ -213,7 +213,7 @@ def register_reply_envs() -> None:
 
 
 def register_warm_envs() -> None:
-    """`confident-copy-v0` (see CONF), `peek-copy-v0` (see PEEK) and `guess-digit-v0` (see GUESS: copy-digits with
+    """`confident-copy-v0` (see CONF), `peek-copy-v0` (see PEEK), `guess-digit-v0` (see GUESS: copy-digits with
     the digit left out of the prompt) and `short-copy-v0` (see SHORT_COPY: the digit first, 2 characters at most)."""
     from verigym.envs.base import TurnResult
     from verigym.envs.copy_digits.env import CopyDigitsEnv, judge
