@@ -88,6 +88,7 @@ class TextEnv(gymnasium.Env[list[Message], str], Generic[TaskT], metaclass=abc.A
     #: that compute in Python run in one thread (the GIL serialises them; 64 threads cost more than they
     #: overlap). None: True when the env declares `sandbox_requirements`.
     steps_outside_python: ClassVar[bool | None] = None
+    _action_space: Any = None  # built by the `action_space` property on first read
 
     def __init__(self, config: EnvConfig | None = None, render_mode: str | None = None, **overrides: Any) -> None:
         base = config if config is not None else self.config_type()
@@ -112,7 +113,7 @@ class TextEnv(gymnasium.Env[list[Message], str], Generic[TaskT], metaclass=abc.A
     def action_space(self) -> Any:
         """Free text (`verigym.envs.spaces.action_space`), built on first use: a gymnasium `Text` space costs
         more to build than a copy-digits step, and collectors never read it."""
-        if self.__dict__.get("_action_space") is None:
+        if self._action_space is None:
             self._action_space = action_space()
         return self._action_space
 
