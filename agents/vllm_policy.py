@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterable
@@ -18,6 +19,30 @@ class EngineFailedError(RuntimeError):
 
 
 CPU_BLOCK_SIZE = 32
+# vLLM logs every in-place weight reload at INFO, and a warning for each layer whose only tensors are derived
+# buffers (rotary embeddings' cos/sin cache): three lines per RL step on stdout. Users who want them set
+# VLLM_LOGGING_LEVEL themselves.
+DEFAULT_VLLM_LOG_LEVEL = "WARNING"
+RELOAD_LOGGER = "vllm.model_executor.model_loader.reload.layerwise"
+WEIGHTLESS_LAYERS = frozenset({"RotaryEmbedding"})  # no learnable weights: nothing to reload, nothing lost
+
+
+class _DropWeightlessReloadWarnings(logging.Filter):
+    """Drops vLLM's "<layer>: Failed to load weights" for layers without learnable weights (vLLM keeps their
+    buffers as they were, which is right: they do not change in training); every other record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (record.msg == "%s: Failed to load weights" and args[:1] and args[0] in WEIGHTLESS_LAYERS)
+
+
+def quiet_vllm_logging() -> None:
+    """Before vLLM is imported: its log level defaults to WARNING (unless VLLM_LOGGING_LEVEL is set), and the
+    per-step warnings about weightless layers on weight reloads are dropped."""
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", DEFAULT_VLLM_LOG_LEVEL)
+    reload_logger = logging.getLogger(RELOAD_LOGGER)
+    if not any(isinstance(f, _DropWeightlessReloadWarnings) for f in reload_logger.filters):
+        reload_logger.addFilter(_DropWeightlessReloadWarnings())
 
 
 class VllmPolicy:
@@ -62,6 +87,7 @@ class VllmPolicy:
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gib))
+        quiet_vllm_logging()
         self.model_path = Path(model)
         self.tokenizer = load_tokenizer(model)
         self.max_model_len = max_model_len
