@@ -182,11 +182,11 @@ def collect(
             _fail(episode, exc)
         return episode
 
-    prompts: dict[tuple[tuple[str, str], ...], tuple[tuple[int, ...], str]] = {}
+    prompts: dict[tuple[tuple[tuple[str, str], ...], ...], tuple[tuple[int, ...], str]] = {}
 
     def opening_prompt(messages: list[Message]) -> tuple[list[int], str]:
         """`prompt_ids_and_text`, rendered once per distinct opening (a group's samples share theirs)."""
-        key = tuple((m["role"], m["content"]) for m in messages)
+        key = tuple(tuple(sorted(m.items())) for m in messages)  # every field the template may render
         if key not in prompts:
             ids, text = prompt_ids_and_text(tokenizer, messages)
             prompts[key] = (tuple(ids), text)

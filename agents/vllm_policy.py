@@ -32,8 +32,8 @@ class _DropWeightlessReloadWarnings(logging.Filter):
     buffers as they were, which is right: they do not change in training); every other record passes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args if isinstance(record.args, tuple) else ()
-        return not (record.msg == "%s: Failed to load weights" and args[:1] and args[0] in WEIGHTLESS_LAYERS)
+        layer = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        return not (record.msg == "%s: Failed to load weights" and layer in WEIGHTLESS_LAYERS)
 
 
 def quiet_vllm_logging() -> None:
