@@ -2,15 +2,17 @@
 
     pip install 'verigym[bench]'     # trl and datasets (TRL is only the baseline)
     python benchmarks/trainer_vs_trl.py [--sizes 0.6M,25M,100M --groups 8 --group-size 8 --max-tokens 8
-                                         --steps 3 --engines hf,vllm]
+                                         --steps 3 --engines hf,vllm:bfloat16,vllm]
 
 For each model size (random tiny Qwen2 models built locally: 0.6M = 2 layers x 128, 25M = 6 x 512,
 100M = 6 x 1024) each contender runs in its own subprocess (so peak memory is its own): `--warmup` untimed
 steps, then `--steps` timed ones; the table shows the median step wall time, the ratio to TRL measured in
 the same run (targets: hf <= 0.8, vllm <= 0.6), peak memory (max RSS on CPU, max allocated on CUDA) and
 our time split per phase. Both sides: no reference model (beta 0), token-mean loss, one optimizer step per
-generation batch, no gradient checkpointing, fp32 on CPU. TRL generates with transformers
-(`use_vllm=False`); ours with each engine listed in `--engines`. The machine load (`os.getloadavg`) is
+generation batch, no gradient checkpointing, fp32 training on CPU. TRL generates with transformers
+(`use_vllm=False`, with the fp32 model it trains); ours with each engine listed in `--engines`, written
+`ENGINE[:ROLLOUT_DTYPE]`: `vllm:bfloat16` samples from a bf16 copy of the fp32 policy (`rollout.dtype`, as
+verl and OpenRLHF run vLLM; the loss's truncated importance weights correct the gap, shown as `mismatch/kl`). The machine load (`os.getloadavg`) is
 printed with the table: on a shared machine, compare ratios, not seconds.
 """
 
@@ -45,18 +47,19 @@ def peak_memory_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_ours(args: argparse.Namespace, engine: str) -> dict:
+def run_ours(args: argparse.Namespace, spec: str) -> dict:
     from verigym.trainer.config import TrainerConfig, from_dict
     from verigym.trainer.loop import Trainer
     from verigym.trainer.metrics import read_metrics
 
+    engine, _, rollout_dtype = spec.partition(":")
     run_dir = tempfile.mkdtemp(prefix=f"bench-ours-{engine}-")
     cfg = from_dict(TrainerConfig, {
         "run_dir": run_dir, "seed": 0, "max_steps": args.warmup + args.steps,
         "model": {"path": args.model},
         "env": {"id": ENV_ID, "kwargs": ENV_KWARGS},
         "rollout": {"engine": engine, "groups_per_step": args.groups, "group_size": args.group_size,
-                    "max_tokens": args.max_tokens, "temperature": 1.0, "max_model_len": 256},
+                    "max_tokens": args.max_tokens, "temperature": 1.0, "max_model_len": 256, "dtype": rollout_dtype or "auto"},
         "loss": {"aggregation": "token-mean", "tis_cap": 2.0},
         "optim": {"lr": 1e-5, "micro_batch_size": args.groups * args.group_size},
         "eval": {"episodes": 0}, "checkpoint": {"every": 0, "keep": 1},
@@ -64,8 +67,9 @@ def run_ours(args: argparse.Namespace, engine: str) -> dict:
     })
     Trainer(cfg).fit()
     timed = [r for r in read_metrics(run_dir) if r["step"] > args.warmup]
-    split = {k: statistics.median(r[k] for r in timed) for k in ("time/generation", "time/environment", "time/update", "time/weight_sync")}
-    return {"name": f"verigym ({engine} engine)", "step_s": statistics.median(r["time/step"] for r in timed), "peak_mib": peak_memory_mib(), "split": split}
+    split = {k: statistics.median(r[k] for r in timed) for k in ("time/generation", "time/environment", "time/update", "time/weight_sync", "mismatch/kl_k3") if k in timed[0]}
+    name = f"verigym ({engine} engine{', ' + rollout_dtype + ' rollouts' if rollout_dtype else ''})"
+    return {"name": name, "step_s": statistics.median(r["time/step"] for r in timed), "peak_mib": peak_memory_mib(), "split": split}
 
 
 def run_trl(args: argparse.Namespace) -> dict:
@@ -120,13 +124,14 @@ def run_trl(args: argparse.Namespace) -> dict:
 
 def table(results: list[dict]) -> str:
     """A markdown table: one row per (size, contender), ratios against TRL of the same size."""
-    head = "| model | params | trainer | step s | vs TRL | peak MiB | gen s | env s | update s | sync s |"
-    lines = [head, "|---" * 10 + "|"]
+    head = "| model | params | trainer | step s | vs TRL | peak MiB | gen s | env s | update s | sync s | rollout KL |"
+    lines = [head, "|---" * 11 + "|"]
     for r in results:
         trl = next((x for x in results if x["size"] == r["size"] and x["name"].startswith("TRL")), None)
         ratio = f"{r['step_s'] / trl['step_s']:.2f}" if trl else "-"
         s = r["split"]
         cols = [f"{s[k]:.3f}" if k in s else "-" for k in ("time/generation", "time/environment", "time/update", "time/weight_sync")]
+        cols.append(f"{s['mismatch/kl_k3']:.1e}" if "mismatch/kl_k3" in s else "-")
         lines.append(f"| {r['size']} | {r.get('params', '-')} | {r['name']} | {r['step_s']:.3f} | {ratio} | {r['peak_mib']:.0f} | " + " | ".join(cols) + " |")
     return "\n".join(lines)
 
@@ -151,7 +156,7 @@ def main() -> int:
     p.add_argument("--max-tokens", type=int, default=8)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--engines", default="hf,vllm", help="our rollout engines to measure")
+    p.add_argument("--engines", default="hf,vllm:bfloat16,vllm", help="our rollout engines to measure, each ENGINE[:ROLLOUT_DTYPE]")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")

@@ -90,6 +90,10 @@ class RolloutConfig:
     the vllm engine then batches continuously, each episode turn its own request, up to `concurrency`).
     `backend` is where envs run: "local" (this process) or "ray" (Ray actors, set up by `[rollout.ray]`:
     `RaySettings`, see agents/README.md; needs the `ray` extra).
+    `dtype` is the engine's weight precision: "auto" is the trained model's (`model.dtype`); a lower one
+    (e.g. "bfloat16" for vLLM on a CPU with AMX/AVX512-BF16 or on GPU) samples faster from a rounded copy of
+    the policy, whose logprob gap the loss's truncated importance weights (`loss.tis_cap`) correct. The hf
+    engine then generates with its own copy instead of the trained module.
     """
 
     engine: str = "vllm"
@@ -104,6 +108,7 @@ class RolloutConfig:
     concurrency: int = 64
     gpu_memory_utilization: float = 0.3
     max_model_len: int = 512
+    dtype: str = "auto"
     dynamic_sampling: bool = False
     max_resample_rounds: int = 3
     backend: str = "local"
@@ -200,12 +205,14 @@ class TrainerConfig:
     def validate(self) -> TrainerConfig:
         """Check choices and sizes; raises ValueError naming the key and the allowed values."""
         from verigym.plugins.registry import get_registry
+        from verigym.trainer.model import DTYPES
 
         registry = get_registry()
         policies, sandboxes = registry.policies.names(), list(dict.fromkeys(["auto", *registry.sandboxes.names()]))
         checks = [
             (self.rollout.engine in policies, f"rollout.engine {self.rollout.engine!r} is not a registered policy; choose one of {policies}"),
             (self.rollout.schedule in ("lockstep", "pipelined"), f"rollout.schedule must be 'lockstep' or 'pipelined', got {self.rollout.schedule!r}"),
+            (self.rollout.dtype in ("auto", *DTYPES), f"rollout.dtype {self.rollout.dtype!r} unknown; choose auto or one of {list(DTYPES)}"),
             (self.rollout.backend in ("local", "ray"), f"rollout.backend must be 'local' or 'ray', got {self.rollout.backend!r}"),
             (self.sandbox.backend in sandboxes, f"sandbox.backend {self.sandbox.backend!r} unknown; choose one of {sandboxes}"),
             (self.sandbox.pool_size is None or (isinstance(self.sandbox.pool_size, int) and self.sandbox.pool_size >= 1), f"sandbox.pool_size must be an int >= 1 (or left out), got {self.sandbox.pool_size!r}"),

