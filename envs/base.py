@@ -32,6 +32,7 @@ from verigym.envs.actions import format_answer
 from verigym.envs.rubric import Rubric
 from verigym.envs.spaces import ChatSpace, Message, action_space
 from verigym.envs.task import Task
+from verigym.envs.task_split import check_split, draw_in_split
 from verigym.envs.verdict import SandboxFailure, Verdict
 
 TaskT = TypeVar("TaskT", bound=Task)
@@ -40,9 +41,16 @@ MAX_SEED = 2**31 - 1
 
 @dataclass
 class EnvConfig:
-    """Settings every env accepts; families subclass it to add their own (read from TOML or kwargs)."""
+    """Settings every env accepts; families subclass it to add their own (read from TOML or kwargs).
+
+    `split` "train" or "eval" keeps only the tasks whose content hashes into that part of the task space
+    (`eval_fraction` of it is eval; see `envs/task_split.py`): evaluation on "eval" then never meets a task
+    trained on under "train", however small the space. "all" (default) plays every task of the seeds.
+    """
 
     max_turns: int = 8
+    split: str = "all"
+    eval_fraction: float = 0.1
 
 
 @dataclass
@@ -99,6 +107,7 @@ class TextEnv(gymnasium.Env[list[Message], str], Generic[TaskT], metaclass=abc.A
         except TypeError as exc:
             known = [f.name for f in dataclasses.fields(self.config_type)]
             raise TypeError(f"{self.env_id or type(self).__name__}: {exc}; known settings: {known}") from None
+        check_split(self.config.split, self.config.eval_fraction)
         self.render_mode = render_mode
         self.observation_space = ChatSpace()
         self.rubric: Rubric = self.build_rubric()
@@ -211,7 +220,7 @@ class TextEnv(gymnasium.Env[list[Message], str], Generic[TaskT], metaclass=abc.A
         task = options.get("task")
         if task is None:
             task_seed = seed if seed is not None else int(self.np_random.integers(0, MAX_SEED))
-            task = self.generate_task(task_seed)
+            task = draw_in_split(self.generate_task, task_seed, self.config.split, self.config.eval_fraction, MAX_SEED)
         elif isinstance(task, dict):
             task = self.task_type.from_dict(task)
         elif not isinstance(task, self.task_type):

@@ -32,6 +32,9 @@ class PipelineSection:
     `eval_episodes` greedy episodes on seeds `eval_seed_start`.. (disjoint from the oracle and RL seeds)
     with `eval_engine` (a registered model policy; `hf` starts fastest on CPU), once in the training
     categories and once with `heldout_env_kwargs` (e.g. the moved-support `overhang` layout).
+    With `split_tasks` (default) the oracle and RL play the env's "train" split and the training-category
+    evaluation its "eval" split (`envs/task_split.py`; `eval_fraction` in [env] kwargs sizes it), so no
+    evaluated task was trained on, however small the task space; the held-out category plays all its tasks.
     """
 
     run_dir: str = "runs/demo"
@@ -43,6 +46,7 @@ class PipelineSection:
     eval_engine: str = "hf"
     heldout_name: str = "held-out category"
     heldout_env_kwargs: dict[str, Any] = field(default_factory=dict)
+    split_tasks: bool = True
     skip_rl: bool = False
 
 
@@ -58,6 +62,14 @@ class PipelineConfig:
 
     def stage_dir(self, name: str) -> Path:
         return Path(self.pipeline.run_dir) / name
+
+    def env_kwargs(self, part: str) -> dict[str, Any]:
+        """The training env's kwargs for the "train" or "eval" part of its tasks (all of them without `split_tasks`)."""
+        return split_kwargs(self.pipeline, self.env.kwargs, part)
+
+
+def split_kwargs(pipe: PipelineSection, kwargs: dict[str, Any], part: str) -> dict[str, Any]:
+    return {**kwargs, "split": part} if pipe.split_tasks else dict(kwargs)
 
 
 def load_pipeline_config(path: str | Path, overrides: dict[str, Any] | None = None) -> PipelineConfig:
@@ -94,7 +106,8 @@ def pipeline_config_from_dict(data: dict[str, Any]) -> PipelineConfig:
     rl_data["run_dir"] = str(root / "rl")
     rl_data["model"] = {**model_data, "path": str(root / "sft" / "final-model"), "build_tiny": False}
     # RL plays fresh tasks: its seeds start after the oracle's (the SFT data) unless [env] sets seed_start
-    rl_data["env"] = {"seed_start": pipe.oracle_seed_start + pipe.oracle_episodes, **data.get("env", {})}
+    rl_env = {"seed_start": pipe.oracle_seed_start + pipe.oracle_episodes, **data.get("env", {})}
+    rl_data["env"] = {**rl_env, "kwargs": split_kwargs(pipe, rl_env.get("kwargs", {}), "train")}
     rl = from_dict(TrainerConfig, rl_data, "rl").validate()
     return PipelineConfig(pipe, model, env, sft, rl)
 
@@ -133,7 +146,7 @@ def write_oracle_episodes(cfg: PipelineConfig, model_dir: Path) -> Path:
         cfg.env.id,
         OraclePolicy(),
         list(range(p.oracle_seed_start, p.oracle_seed_start + p.oracle_episodes)),
-        env_kwargs={**cfg.env.kwargs, **p.oracle_env_kwargs},
+        env_kwargs={**cfg.env_kwargs("train"), **p.oracle_env_kwargs},
         max_turns=cfg.rl.rollout.max_turns,
         tokenizer=AutoTokenizer.from_pretrained(str(model_dir)),
         concurrency=64,
@@ -178,10 +191,9 @@ def greedy_success(cfg: PipelineConfig, model_dir: Path, env_kwargs: dict[str, A
 
 def evaluate_stage(cfg: PipelineConfig, model_dir: Path) -> dict[str, float]:
     """Greedy success in the training categories and in the held-out category."""
-    train_kwargs = dict(cfg.env.kwargs)
-    heldout_kwargs = {**train_kwargs, "categories": [], "exclude_categories": [], **cfg.pipeline.heldout_env_kwargs}
+    heldout_kwargs = {**cfg.env.kwargs, "categories": [], "exclude_categories": [], **cfg.pipeline.heldout_env_kwargs}
     return {
-        "train categories": greedy_success(cfg, model_dir, train_kwargs),
+        "train categories": greedy_success(cfg, model_dir, cfg.env_kwargs("eval")),
         cfg.pipeline.heldout_name: greedy_success(cfg, model_dir, heldout_kwargs),
     }
 

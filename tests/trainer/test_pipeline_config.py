@@ -16,7 +16,10 @@ CONFIGS = Path(__file__).resolve().parents[2] / "examples" / "configs"
 def test_shipped_pipeline_configs_parse_and_chain_the_stages(name):
     cfg = load_pipeline_config(CONFIGS / name)
     root = Path(cfg.pipeline.run_dir)
-    assert cfg.env.id == "beam-statics-v0" and cfg.rl.env.id == cfg.env.id and cfg.rl.env.kwargs == cfg.env.kwargs
+    assert cfg.env.id == "beam-statics-v0" and cfg.rl.env.id == cfg.env.id
+    # RL and the oracle play the train part of the task space, the evaluation its eval part
+    assert cfg.rl.env.kwargs == {**cfg.env.kwargs, "split": "train"} == cfg.env_kwargs("train")
+    assert cfg.env_kwargs("eval") == {**cfg.env.kwargs, "split": "eval"}
     assert cfg.sft.data.files == [str(root / "oracle.parquet")]
     assert cfg.sft.model.path == cfg.model.path and cfg.sft.run_dir == str(root / "sft")
     assert cfg.rl.model.path == str(root / "sft" / "final-model") and cfg.rl.run_dir == str(root / "rl")
@@ -32,6 +35,25 @@ def test_shipped_pipeline_configs_parse_and_chain_the_stages(name):
     p = cfg.pipeline
     assert cfg.rl.env.seed_start == p.oracle_seed_start + p.oracle_episodes
     assert p.eval_seed_start >= cfg.rl.env.seed_start + cfg.rl.max_steps * cfg.rl.rollout.groups_per_step * (1 + cfg.rl.rollout.max_resample_rounds)
+
+
+def test_the_demo_never_evaluates_a_task_it_trained_on():
+    """Seeds alone overlapped: the demo's 100 evaluation seeds were all among its 3,000 oracle seeds' tasks."""
+    from verigym.plugins.registry import make
+
+    cfg = load_pipeline_config(CONFIGS / "demo_beam.toml")
+    p = cfg.pipeline
+
+    def openings(part, seeds):
+        env = make(cfg.env.id, **cfg.env_kwargs(part))
+        return {env.reset(seed=s)[0][-1]["content"] for s in seeds}
+
+    trained = openings("train", range(p.oracle_seed_start, p.oracle_seed_start + p.oracle_episodes))
+    evaluated = openings("eval", range(p.eval_seed_start, p.eval_seed_start + p.eval_episodes))
+    assert len(evaluated) >= 30 and len(trained) >= 200
+    assert not trained & evaluated
+    unsplit = pipeline_config_from_dict({"pipeline": {"split_tasks": False}, "env": {"kwargs": {"lengths": [2, 3]}}})
+    assert unsplit.env_kwargs("eval") == unsplit.rl.env.kwargs == {"lengths": [2, 3]}
 
 
 def test_an_explicit_env_seed_start_wins():
