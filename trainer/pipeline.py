@@ -28,7 +28,9 @@ class PipelineSection:
 
     `oracle_episodes` oracle episodes (task seeds `oracle_seed_start`..) are the SFT data, played in the
     training env with `oracle_env_kwargs` on top (settings that change only the scripted oracle's play,
-    e.g. beam-statics' `oracle = "probe"`). Evaluation plays
+    e.g. beam-statics' `oracle = "probe"`). With `oracle_mix`, a list of such tables, the oracle seeds are
+    dealt round-robin over them (each on top of `oracle_env_kwargs`): SFT data that solves the same tasks in
+    several correct ways, for RL to choose between. Evaluation plays
     `eval_episodes` greedy episodes on seeds `eval_seed_start`.. (disjoint from the oracle and RL seeds)
     with `eval_engine` (a registered model policy; `hf` starts fastest on CPU), once in the training
     categories and once with `heldout_env_kwargs` (e.g. the moved-support `overhang` layout).
@@ -41,6 +43,7 @@ class PipelineSection:
     oracle_episodes: int = 1000
     oracle_seed_start: int = 0
     oracle_env_kwargs: dict[str, Any] = field(default_factory=dict)
+    oracle_mix: list[dict[str, Any]] = field(default_factory=list)
     eval_episodes: int = 100
     eval_seed_start: int = 1_000_000_000
     eval_engine: str = "hf"
@@ -138,21 +141,27 @@ def write_oracle_episodes(cfg: PipelineConfig, model_dir: Path) -> Path:
     from transformers import AutoTokenizer
 
     from verigym.agents.collect import collect
+    from verigym.agents.records import write_episodes
     from verigym.agents.scripted import OraclePolicy
 
     p = cfg.pipeline
+    seeds = list(range(p.oracle_seed_start, p.oracle_seed_start + p.oracle_episodes))
+    variants = p.oracle_mix or [{}]
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    records = []
+    for i, variant in enumerate(variants):
+        records += collect(
+            cfg.env.id,
+            OraclePolicy(),
+            seeds[i :: len(variants)],
+            env_kwargs={**cfg.env_kwargs("train"), **p.oracle_env_kwargs, **variant},
+            max_turns=cfg.rl.rollout.max_turns,
+            tokenizer=tokenizer,
+            concurrency=64,
+            schedule="lockstep",
+        )
     out = cfg.stage_dir("oracle.parquet")
-    collect(
-        cfg.env.id,
-        OraclePolicy(),
-        list(range(p.oracle_seed_start, p.oracle_seed_start + p.oracle_episodes)),
-        env_kwargs={**cfg.env_kwargs("train"), **p.oracle_env_kwargs},
-        max_turns=cfg.rl.rollout.max_turns,
-        tokenizer=AutoTokenizer.from_pretrained(str(model_dir)),
-        concurrency=64,
-        schedule="lockstep",
-        out=out,
-    )
+    write_episodes(out, sorted(records, key=lambda r: r.seed))
     return out
 
 

@@ -13,7 +13,7 @@ from verigym.envs.beam_statics.answer import FORCE, MOMENT, AnswerError, parse_c
 from verigym.envs.beam_statics.expression import format_monomial
 from verigym.envs.beam_statics.generator import DEFAULT_LENGTHS, generate_task, select_categories
 from verigym.envs.beam_statics.ground_truth import gold_reactions, imbalance
-from verigym.envs.beam_statics.prompt import PROMPT_STYLES, describe, system_prompt, terse_describe, terse_system_prompt
+from verigym.envs.beam_statics.prompt import CHECK_POINTS, PROMPT_STYLES, describe, system_prompt, terse_describe, terse_system_prompt
 from verigym.envs.beam_statics.task import BeamTask, is_moment
 from verigym.envs.beam_statics.verifier import WEIGHTS, show, verify
 from verigym.envs.rubric import Rubric
@@ -40,6 +40,8 @@ class BeamStaticsConfig(EnvConfig):
     once. `check-zeros` and `check-forces` are strategies a small model can imitate by copying numbers.
     `prompt` is the wording the agent sees: `full` (default) or `terse` (the same rules, beam and check
     reply in a few short lines, about a third of the tokens; for small models). Scoring is the same.
+    `check_about` is the point the check takes its net moment about: `origin` (x = 0, default) or `A` (the
+    first support: there a cantilever's reactions are exactly minus the check's numbers for all-zero ones).
     """
 
     max_turns: int = 6
@@ -51,6 +53,7 @@ class BeamStaticsConfig(EnvConfig):
     max_loads: int | None = None
     oracle: str = "check-gold"
     prompt: str = "full"
+    check_about: str = "origin"
 
     def __post_init__(self) -> None:
         self.categories = _names(self.categories, "categories")
@@ -66,6 +69,8 @@ class BeamStaticsConfig(EnvConfig):
             raise ValueError(f"max_loads must be at least 1 (or left out), got {self.max_loads}")
         if self.oracle not in ORACLES:
             raise ValueError(f"oracle must be one of {list(ORACLES)}, got {self.oracle!r}")
+        if self.check_about not in CHECK_POINTS:
+            raise ValueError(f"check_about must be one of {list(CHECK_POINTS)}, got {self.check_about!r}")
         if self.prompt not in PROMPT_STYLES:
             raise ValueError(f"prompt must be one of {list(PROMPT_STYLES)}, got {self.prompt!r}")
 
@@ -106,11 +111,11 @@ class BeamStaticsEnv(TextEnv[BeamTask]):
     def opening_messages(self, task: BeamTask) -> list[Message]:
         if self.config.prompt == "terse":
             return [
-                {"role": "system", "content": terse_system_prompt(self.config.max_checks, self.config.max_turns)},
+                {"role": "system", "content": terse_system_prompt(self.config.max_checks, self.config.max_turns, self.config.check_about)},
                 {"role": "user", "content": terse_describe(task)},
             ]
         return [
-            {"role": "system", "content": system_prompt(self.config.max_checks, self.config.max_turns)},
+            {"role": "system", "content": system_prompt(self.config.max_checks, self.config.max_turns, self.config.check_about)},
             {"role": "user", "content": describe(task)},
         ]
 
@@ -158,6 +163,8 @@ class BeamStaticsEnv(TextEnv[BeamTask]):
             return self._refused(f"check not run (it did not count against your budget): {exc}", [criterion("check_well_formed", False, str(exc))])
         self.checks_used += 1
         force, moment = imbalance(self.task, values)
+        if self.config.check_about == "A":
+            moment -= force * self.task.supports[0].x  # a vertical force F at x has moment F (x - a) about x = a
         left = self.config.max_checks - self.checks_used
         proposal = ", ".join(f"{name} = {show(name, values[name])}" for name in self.task.unknowns)
         verdict = "balanced: these reactions satisfy equilibrium" if force == moment == 0 else "not in equilibrium"
@@ -172,7 +179,7 @@ class BeamStaticsEnv(TextEnv[BeamTask]):
             message = (
                 f"check with {proposal}:\n"
                 f"net vertical force = {format_monomial(force, FORCE)} (upward positive)\n"
-                f"net moment about x = 0 = {format_monomial(moment, MOMENT)} (counter-clockwise positive)\n"
+                f"net moment about {CHECK_POINTS[self.config.check_about]} = {format_monomial(moment, MOMENT)} (counter-clockwise positive)\n"
                 f"{verdict}. {left} check(s) left."
             )
         checklist = [

@@ -7,13 +7,16 @@ from fractions import Fraction
 from verigym.envs.beam_statics.task import BeamTask, Load, Support, is_moment
 
 
-def system_prompt(max_checks: int, max_turns: int) -> str:
+CHECK_POINTS = {"origin": "x = 0", "A": "support A"}  # `check_about` -> the point the check takes moments about
+
+
+def system_prompt(max_checks: int, max_turns: int, check_about: str = "origin") -> str:
     """The rules of the episode: sign convention, value format, the check tool and the answer format."""
     check = (
         f"Tool: you may call `check` at most {max_checks} time(s), e.g.\n"
         '<tool_call>{"name": "check", "arguments": {"R_A": "3P/4", "R_B": "P/4"}}</tool_call>\n'
         "Give it a value for every unknown. It replies with the net vertical force and the net moment about "
-        "x = 0 of the loads plus your proposed reactions; both are 0 exactly when the reactions are right.\n"
+        f"{CHECK_POINTS[check_about]} of the loads plus your proposed reactions; both are 0 exactly when the reactions are right.\n"
         if max_checks > 0
         else "There are no tools in this episode.\n"
     )
@@ -35,11 +38,11 @@ def system_prompt(max_checks: int, max_turns: int) -> str:
 PROMPT_STYLES = ("full", "terse")
 
 
-def terse_system_prompt(max_checks: int, max_turns: int) -> str:
+def terse_system_prompt(max_checks: int, max_turns: int, check_about: str = "origin") -> str:
     """The same rules in a few lines (`prompt = "terse"`): a small model reads ~4x fewer tokens."""
     check = (
         f'check (at most {max_checks}): <tool_call>{{"name": "check", "arguments": {{"R_A": "0", "M_A": "0"}}}}</tool_call> '
-        "replies the net force and the net moment about x = 0 of the loads plus your reactions (0 and 0 when right).\n"
+        f"replies the net force and the net moment about {CHECK_POINTS[check_about]} of the loads plus your reactions (0 and 0 when right).\n"
         if max_checks > 0
         else ""
     )

@@ -85,3 +85,25 @@ def test_report_table_lists_every_stage_and_column():
     )
     text = report.table()
     assert "before SFT" in text and "after SFT" in text and "0.500" in text and "plot: runs/x/plots/curves.png" in text
+
+
+def test_oracle_mix_deals_the_seeds_over_each_strategy_on_the_train_split(tmp_path, tiny_model_dir):
+    import json
+
+    from verigym.agents.records import read_episodes
+    from verigym.envs.task_split import task_part
+    from verigym.trainer.pipeline import write_oracle_episodes
+
+    cfg = load_pipeline_config(CONFIGS / "demo_beam.toml", {
+        "pipeline.run_dir": str(tmp_path), "pipeline.oracle_episodes": 40,
+        "pipeline.oracle_mix": [{}, {"oracle": "answer"}],
+    })
+    records = read_episodes(write_oracle_episodes(cfg, tiny_model_dir))
+    assert [r.seed for r in records] == list(range(40))
+    # even seeds: check-zeros then answer (2 turns); odd seeds: the answer at once
+    assert [r.turns for r in records] == [2, 1] * 20
+    assert all(r.success for r in records) and all(r.token_ids for r in records)
+    from verigym.envs.beam_statics.task import BeamTask
+
+    frac = cfg.env.kwargs["eval_fraction"]
+    assert all(task_part(BeamTask.from_dict(json.loads(r.task_json)), frac) == "train" for r in records)

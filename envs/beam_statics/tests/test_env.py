@@ -153,6 +153,32 @@ def test_check_zeros_oracle_checks_all_zero_reactions_then_answers():
     assert terminated and reward == pytest.approx(1.25)
 
 
+@pytest.mark.parametrize("prompt", ["full", "terse"])
+def test_check_about_support_a_makes_every_cantilever_answer_minus_the_checked_zeros(prompt):
+    """check_about = "A": moments about the fixed end, so for all-zero reactions the reply is minus the gold
+    reactions wherever the support is (about x = 0 a support at x = nL also needs n R_A); correct reactions
+    still balance, and the prompt names the point."""
+    from verigym.envs.beam_statics.answer import FORCE, MOMENT
+    from verigym.envs.beam_statics.expression import format_monomial
+
+    kw = {"categories": ["cantilever/point", "cantilever/moment"], "max_loads": 1, "lengths": [2, 9], "max_checks": 1, "max_turns": 2, "prompt": prompt}
+    env, plain = make("beam-statics-v0", oracle="check-zeros", check_about="A", **kw), make("beam-statics-v0", oracle="check-zeros", **kw)
+    far = 0
+    for seed in range(60):
+        opening, _ = env.reset(seed=seed)
+        assert "about support A" in opening[0]["content"] and "about x = 0" not in opening[0]["content"]
+        plain.reset(seed=seed)
+        reply = env.step(env.oracle_action())[0][0]["content"]
+        minus_gold = [format_monomial(-env.gold["R_A"], FORCE), format_monomial(-env.gold["M_A"], MOMENT)]
+        assert [f"= {v} " in reply or f"= {v}\n" in reply for v in minus_gold] == [True, True], (seed, reply, minus_gold)
+        plain_reply = plain.step(plain.oracle_action())[0][0]["content"]
+        far += env.task.supports[0].x != 0 and plain_reply != reply
+        assert env.step(env.oracle_action())[1] == pytest.approx(1.25)
+    assert far >= 5  # supports at x = nL, where the two points differ
+    with pytest.raises(ValueError, match="check_about must be one of"):
+        BeamStaticsEnv(check_about="B")
+
+
 def test_terse_prompt_shows_the_same_task_in_fewer_words_and_scores_the_same():
     full, terse = BeamStaticsEnv(oracle="check-zeros", max_checks=1, max_turns=2), BeamStaticsEnv(oracle="check-zeros", max_checks=1, max_turns=2, prompt="terse")
     (full_obs, _), (terse_obs, _) = full.reset(options={"task": CANTILEVER}), terse.reset(options={"task": CANTILEVER})
