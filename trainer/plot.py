@@ -24,7 +24,7 @@ PANELS: list[tuple[str, list[str]]] = [
 
 
 def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:
-    """Write `curves.png` (every panel) and `reward.png` into `out_dir` (default RUN_DIR/plots)."""
+    """Write `curves.png` (every panel) and, when the run logged rewards (RL, not SFT), `reward.png` into `out_dir` (default RUN_DIR/plots)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -57,11 +57,13 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
     written = [_save(fig, out / "curves.png")]
     plt.close(fig)
 
+    reward_keys = [k for k in ("reward/mean", "success_rate", "eval/success") if _series(records, k)[0]]
+    if not reward_keys:  # an SFT run: no rewards to plot
+        return written
     fig, ax = plt.subplots(figsize=(6, 4))
-    for key in ["reward/mean", "success_rate", "eval/success"]:
+    for key in reward_keys:
         xs, ys = _series(records, key)
-        if xs:
-            ax.plot(xs, ys, marker="o" if key.startswith("eval") else None, label=key)
+        ax.plot(xs, ys, marker="o" if key.startswith("eval") else None, label=key)
     ax.set_xlabel("step")
     ax.set_title(f"reward - {Path(run_dir).name}")
     ax.grid(alpha=0.3)
